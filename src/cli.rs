@@ -1,0 +1,159 @@
+//! Command-line interface: clap derive types only.
+//!
+//! Nothing outside this file sees clap. `main.rs` turns these structs into the
+//! library's plain request types (see `crate::app`).
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand};
+
+/// Declarative, reproducible benchmark sweeps of LLM inference servers.
+#[derive(Debug, Parser)]
+#[command(name = "matrix", version, about, long_about = None)]
+pub struct Cli {
+    /// Project root holding conf/, model_conf/ and matrices/ (default: the
+    /// current directory, or $MATRIX_ROOT).
+    #[arg(long, global = true, env = "MATRIX_ROOT", value_name = "DIR")]
+    pub root: Option<Utf8PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Expand the matrix and print every group, cell and exact command line.
+    Plan(PlanArgs),
+    /// Print the merged server settings with the layer file that set each one.
+    ShowConfig(ShowConfigArgs),
+    /// Parameters, FLOPs, bytes and roofline latencies of a model config.
+    ModelInfo(ModelInfoArgs),
+    /// The built-in SGLang simulator (no GPU needed).
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+/// Layer choices shared by `plan`, `run` and `show-config`. Each accepts a
+/// comma list; a list sweeps that axis.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LayerArgs {
+    /// Model directory under model_conf/ (comma list sweeps).
+    #[arg(long, value_delimiter = ',')]
+    pub model: Vec<String>,
+    /// Model config variant: model_conf/<model>/config_<mconf>.json [default: full].
+    #[arg(long, value_delimiter = ',')]
+    pub mconf: Vec<String>,
+    /// Base layer: conf/<base>.yaml [default: base].
+    #[arg(long, value_delimiter = ',')]
+    pub base: Vec<String>,
+    /// Deployment layer: conf/deploy/<name>.yaml.
+    #[arg(long, value_delimiter = ',')]
+    pub deploy: Vec<String>,
+    /// Kernel backend layer: conf/backend/<name>.yaml.
+    #[arg(long, value_delimiter = ',')]
+    pub backend: Vec<String>,
+    /// Optional extras layer: conf/optional/<name>.yaml [default: default].
+    #[arg(long, value_delimiter = ',')]
+    pub optional: Vec<String>,
+    /// Engine profile: conf/engine/<name>.yaml [default: sglang].
+    #[arg(long, value_delimiter = ',')]
+    pub engine: Vec<String>,
+    /// What is measured: latency (one static batch per bsz x seq) or serving.
+    #[arg(long, value_delimiter = ',')]
+    pub mode: Vec<String>,
+    /// Matrix file with axes, overrides, derived values and constraints.
+    #[arg(long, value_name = "FILE")]
+    pub matrix: Option<Utf8PathBuf>,
+    /// Override a setting: `key=value` (server key), or `run.key=value`,
+    /// `workload.key=value`, `env.NAME=value`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// Everything `plan` (and later `run`) needs to build a plan.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanInputArgs {
+    #[command(flatten)]
+    pub layers: LayerArgs,
+    /// Batch-size x sequence-length sweep, one `bszs;seqs` product per line
+    /// [default: matrices/bsz_seq.csv in latency mode].
+    #[arg(long, value_name = "FILE")]
+    pub bsz_seq: Option<Utf8PathBuf>,
+    /// Master node address for multi-node deployments.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// This node's rank in a multi-node deployment (0 = master).
+    #[arg(long)]
+    pub rank: Option<u32>,
+    /// Refuse to expand more cells than this.
+    #[arg(long, value_name = "N")]
+    pub max_cells: Option<usize>,
+    /// Name the run (default: the model and mconf).
+    #[arg(long, value_name = "NAME")]
+    pub run_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub input: PlanInputArgs,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowConfigArgs {
+    #[command(flatten)]
+    pub layers: LayerArgs,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelInfoArgs {
+    /// Model directory under model_conf/.
+    #[arg(long, required_unless_present = "config")]
+    pub model: Option<String>,
+    /// Model config variant [default: full].
+    #[arg(long, default_value = "full")]
+    pub mconf: String,
+    /// Any HF config.json instead of --model/--mconf.
+    #[arg(long, value_name = "PATH", conflicts_with = "model")]
+    pub config: Option<Utf8PathBuf>,
+    /// Accelerator for roofline estimates (h100, h200, b200, mi300x, ...).
+    #[arg(long, default_value = "h100")]
+    pub gpu: String,
+    /// Tensor-parallel degree (GPUs the model is spread over).
+    #[arg(long, default_value_t = 1)]
+    pub tp: u32,
+    /// Expert-parallel degree.
+    #[arg(long, default_value_t = 1)]
+    pub ep: u32,
+    /// Batch size for the per-phase numbers.
+    #[arg(long, default_value_t = 1)]
+    pub bsz: u64,
+    /// Sequence length (prompt tokens; decode context).
+    #[arg(long, default_value_t = 1024)]
+    pub seq: u64,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve SGLang's HTTP API with simulated timing. Takes SGLang's
+    /// `launch_server` flags.
+    #[command(disable_help_flag = true)]
+    LaunchServer {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print what `sglang.benchmark.one_batch` prints, with simulated timing.
+    #[command(disable_help_flag = true)]
+    OneBatch {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
