@@ -10,6 +10,7 @@ pub mod layer;
 pub mod merge;
 pub mod model_dir;
 pub mod overrides;
+pub mod resolve;
 pub mod schema;
 pub mod sections;
 pub mod yaml;

@@ -48,11 +48,13 @@ const fn key(
     }
 }
 
+/// A key that may be unset: it defaults to `null`, so templates can test
+/// `is none` instead of tripping over an undefined variable.
 const fn nullable(name: &'static str, kind: Kind, doc: &'static str) -> KeySpec {
     KeySpec {
         name,
         kind,
-        default: None,
+        default: Some("null"),
         nullable: true,
         doc,
     }

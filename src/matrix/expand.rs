@@ -16,9 +16,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::overrides::{self, Override};
+use crate::config::resolve::{LayerNames, resolve};
 use crate::config::sections::Section;
 use crate::config::yaml::Origin;
-use crate::config::{ConfigError, JsonMap, LayerKind, LayerStore, MergeInput, model_dir};
+use crate::config::{ConfigError, JsonMap, LayerStore, MergeInput, model_dir};
 
 use super::MatrixError;
 use super::axis::{self, Axis, AxisGroup, AxisSource, Choice, Target};
@@ -670,30 +671,22 @@ impl<'a> Expander<'a> {
             return Ok(m.clone());
         }
         let config_path = model_dir::config_path(self.root, &c.model, &c.mconf)?;
-        let mut inputs = vec![MergeInput::defaults()];
-        let layers = [
-            (LayerKind::Base, Some(&c.base)),
-            (LayerKind::Deploy, c.deploy.as_ref()),
-            (LayerKind::Backend, c.backend.as_ref()),
-            (LayerKind::Optional, c.optional.as_ref()),
-        ];
-        for (kind, name) in layers {
-            if let Some(name) = name {
-                let layer = self.store.get(kind, name)?;
-                inputs.push(MergeInput {
-                    source: layer.file.display.clone(),
-                    sections: layer.sections.for_engine(&c.engine),
-                });
-            }
-        }
+        let names = LayerNames {
+            base: &c.base,
+            deploy: c.deploy.as_deref(),
+            backend: c.backend.as_deref(),
+            optional: c.optional.as_deref(),
+            engine: &c.engine,
+        };
+        let mut later = Vec::new();
         if let Some(m) = self.matrix {
-            inputs.push(MergeInput {
+            later.push(MergeInput {
                 source: m.file.display.clone(),
                 sections: m.set.for_engine(&c.engine),
             });
         }
-        inputs.extend(self.overrides.iter().map(MergeInput::from_override));
-        let resolved = crate::config::merge::merge(&inputs)?;
+        later.extend(self.overrides.iter().map(MergeInput::from_override));
+        let resolved = resolve(self.store, names, &later)?;
         let m = Arc::new((resolved, config_path));
         self.merged.insert(c.clone(), m.clone());
         Ok(m)
@@ -745,11 +738,11 @@ impl<'a> Expander<'a> {
         let vars = scope::cell_vars(workload, &setup.vars);
         let text = self
             .env
-            .render_str(&d.template, vars)
+            .render_str(&d.template, &vars)
             .map_err(|e| MatrixError::Expr {
                 origin: m.file.origin(&d.path),
                 expr: d.template.clone(),
-                message: jinja_message(&e),
+                message: jinja_message(&e, &d.template, Some(&vars)),
                 cell: describe(axes),
             })?;
         let value = scope::parse_rendered(&text);
@@ -790,10 +783,10 @@ impl<'a> Expander<'a> {
             let expr = self
                 .env
                 .compile_expression(&c.expr)
-                .map_err(|e| err(jinja_message(&e)))?;
+                .map_err(|e| err(jinja_message(&e, &c.expr, None)))?;
             let ok = expr
                 .eval(&vars)
-                .map_err(|e| err(jinja_message(&e)))?
+                .map_err(|e| err(jinja_message(&e, &c.expr, Some(&vars))))?
                 .is_true();
             if !ok {
                 match c.on_fail {
@@ -860,14 +853,26 @@ pub fn describe(axes: &IndexMap<String, Value>) -> String {
         .join(" ")
 }
 
-/// minijinja's message without its own template-name decoration.
-pub fn jinja_message(e: &minijinja::Error) -> String {
-    let mut msg = e
-        .detail()
-        .map(str::to_string)
-        .unwrap_or_else(|| e.kind().to_string());
-    if e.kind() == minijinja::ErrorKind::UndefinedError && e.detail().is_none() {
-        msg = "undefined variable".into();
+/// minijinja's message without its own template-name decoration; an
+/// undefined-variable error names the variables `ctx` lacks.
+pub fn jinja_message(e: &minijinja::Error, src: &str, ctx: Option<&minijinja::Value>) -> String {
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        let names = ctx
+            .map(|c| scope::undefined_names(src, c))
+            .unwrap_or_default();
+        return match names.as_slice() {
+            [] => e.detail().unwrap_or("undefined variable").to_string(),
+            [one] => format!("undefined variable `{one}`"),
+            many => format!(
+                "undefined variables {}",
+                many.iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
     }
-    msg
+    e.detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string())
 }

@@ -99,6 +99,11 @@ pub fn cell_vars(workload: &JsonMap, setup_vars: &Mj) -> Mj {
     overlay(top, setup_vars.clone())
 }
 
+/// A JSON object as a template map.
+pub fn to_mj_map(m: &JsonMap) -> Mj {
+    map(m)
+}
+
 fn map(m: &JsonMap) -> Mj {
     Mj::from(
         m.iter()
@@ -108,10 +113,67 @@ fn map(m: &JsonMap) -> Mj {
 }
 
 /// A template or expression environment with strict undefined behaviour.
-pub fn environment() -> minijinja::Environment<'static> {
+/// `inf` is a global so `request_rate == inf` reads naturally.
+pub fn environment<'s>() -> minijinja::Environment<'s> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_global("inf", Mj::from(f64::INFINITY));
     env
+}
+
+/// Names used in a template or expression that `ctx` does not define, so
+/// an "undefined" error can say which. A lexical scan: good enough to name
+/// the culprit, never used to decide anything.
+pub fn undefined_names(src: &str, ctx: &Mj) -> Vec<String> {
+    const WORDS: &[&str] = &[
+        "if",
+        "else",
+        "elif",
+        "endif",
+        "for",
+        "in",
+        "endfor",
+        "and",
+        "or",
+        "not",
+        "is",
+        "none",
+        "None",
+        "true",
+        "false",
+        "True",
+        "False",
+        "set",
+        "inf",
+        "loop",
+        "defined",
+        "undefined",
+    ];
+    let mut out = Vec::new();
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let word = &src[start..i];
+            let prev = src[..start].trim_end();
+            let after_dot_or_pipe = prev.ends_with('.') || prev.ends_with('|');
+            let in_string = src[..start].matches(['"', '\'']).count() % 2 == 1;
+            if !after_dot_or_pipe && !in_string && !WORDS.contains(&word) {
+                let defined = ctx.get_attr(word).is_ok_and(|v| !v.is_undefined());
+                if !defined && !out.iter().any(|w| w == word) {
+                    out.push(word.to_string());
+                }
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A rendered template string → JSON (read as a YAML scalar, so `"2400"`

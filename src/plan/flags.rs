@@ -146,9 +146,8 @@ fn from_json_flag(f: JsonFlag) -> Option<Flag> {
 /// The option lines of an argparse help text: two spaces then a dash, in
 /// the "options:" section (the usage block is indented further).
 fn option_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().filter(|l| {
-        l.starts_with("  -") && !l.starts_with("   ")
-    })
+    text.lines()
+        .filter(|l| l.starts_with("  -") && !l.starts_with("   "))
 }
 
 /// `  --tp-size TP_SIZE, --tensor-parallel-size TP_SIZE  (description)`
@@ -179,7 +178,8 @@ fn parse_help_line(line: &str) -> Option<Flag> {
     if options.iter().any(|o| o == "-h" || o == "--help") {
         return None;
     }
-    let pair = options.len() == 2 && options[1] == format!("--no-{}", options[0].trim_start_matches("--"));
+    let pair =
+        options.len() == 2 && options[1] == format!("--no-{}", options[0].trim_start_matches("--"));
     if pair {
         arity = Arity::BoolPair;
     }
@@ -241,7 +241,10 @@ mod tests {
         assert_eq!(f.arity, Arity::Switch);
         let f = parse_help_line("  --enable-tf32-matmul, --no-enable-tf32-matmul").unwrap();
         assert_eq!(f.arity, Arity::BoolPair);
-        let f = parse_help_line("  --cuda-graph-bs-decode CUDA_GRAPH_BS_DECODE [CUDA_GRAPH_BS_DECODE ...]").unwrap();
+        let f = parse_help_line(
+            "  --cuda-graph-bs-decode CUDA_GRAPH_BS_DECODE [CUDA_GRAPH_BS_DECODE ...]",
+        )
+        .unwrap();
         assert_eq!(f.arity, Arity::OneOrMore);
         let f = parse_help_line("  --lora-paths [LORA_PATHS ...]").unwrap();
         assert_eq!(f.arity, Arity::Many);

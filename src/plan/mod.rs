@@ -1,12 +1,14 @@
-//! Rendering (minijinja), grouping and flag validation.
+//! Rendering (minijinja), grouping and flag validation: from cells to the
+//! exact command lines, all checked before anything is spawned.
 
-use thiserror::Error;
+mod build;
+mod error;
+pub mod flags;
+mod model;
+pub mod output;
+pub mod render;
+pub mod source;
 
-#[derive(Debug, Error)]
-pub enum PlanError {}
-
-impl PlanError {
-    pub fn hint(&self) -> Option<String> {
-        None
-    }
-}
+pub use build::{PlanInput, build};
+pub use error::PlanError;
+pub use model::{Command, Group, Layers, ModelStage, Plan, PlanCell, Ready, Results};

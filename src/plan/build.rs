@@ -1,0 +1,674 @@
+//! Building the plan: render every launch and client command, group cells,
+//! check every flag. Pure: nothing is spawned or written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use indexmap::IndexMap;
+use minijinja::value::Value as Mj;
+use serde_json::Value;
+
+use crate::config::engine::EngineProfile;
+use crate::config::yaml::{Origin, YamlFile};
+use crate::matrix::cell::hash_of;
+use crate::matrix::expand::{ExpandInput, expand};
+use crate::matrix::scope::{self, overlay};
+use crate::matrix::{Cell, Setup};
+
+use super::PlanError;
+use super::model::*;
+use super::render::{self, Compiled, KeyOrigin, check_argv, compile};
+use super::source::{self, EngineFlags, Preference};
+
+/// What planning needs beyond the matrix.
+#[derive(Debug, Clone)]
+pub struct PlanInput {
+    pub expand: ExpandInput,
+    pub ip: Option<String>,
+    pub rank: Option<u32>,
+    pub run_name: Option<String>,
+    /// The `matrix` executable, for templates (`{{ matrix_exe }}`).
+    pub matrix_exe: String,
+    /// Run id timestamp, `YYYYMMDD-HHMMSS`.
+    pub timestamp: String,
+    pub flags: Preference,
+}
+
+const RUN_DIR: &str = "@RUN_DIR@";
+const GROUP: &str = "@GROUP@";
+
+/// Expand, render, group and check.
+pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
+    let exp = expand(&input.expand)?;
+    let root = &input.expand.root;
+    let run_id = run_id(input, &exp.cells);
+    let results_dir = exp.cells[0]
+        .setup
+        .resolved
+        .sections
+        .run
+        .get("results_dir")
+        .and_then(Value::as_str)
+        .unwrap_or("results")
+        .to_string();
+    let run_dir = absolute(root, &results_dir)
+        .join("raw_output")
+        .join(&run_id);
+
+    let mut engines: IndexMap<String, (EngineProfile, EngineFlags)> = IndexMap::new();
+    for cell in &exp.cells {
+        let name = &cell.setup.choices.engine;
+        if !engines.contains_key(name) {
+            let profile = EngineProfile::load(root, name)?;
+            let flags = source::load(&profile, input.flags)?;
+            engines.insert(name.clone(), (profile, flags));
+        }
+    }
+    let mut groups = Vec::new();
+    for (name, (profile, flags)) in &engines {
+        let cells: Vec<&Cell> = exp
+            .cells
+            .iter()
+            .filter(|c| &c.setup.choices.engine == name)
+            .collect();
+        let env = scope::environment();
+        let mut planner = Planner::new(input, profile, flags, root, &env)?;
+        groups.extend(planner.groups(&cells)?);
+    }
+    let dir = run_dir.to_string();
+    for g in &mut groups {
+        finish_paths(g, &dir);
+    }
+    Ok(Plan {
+        run_id,
+        run_dir: dir,
+        matrix: exp.matrix.as_ref().map(|m| m.file.display.clone()),
+        bsz_seq: exp.bsz_seq.clone(),
+        axes: exp.axes.clone(),
+        flag_tables: engines
+            .iter()
+            .map(|(n, (_, f))| (n.clone(), f.server.source.clone()))
+            .collect(),
+        groups,
+        pruned: exp.pruned,
+        excluded: exp.excluded,
+        warnings: Vec::new(),
+    })
+}
+
+fn absolute(root: &Utf8Path, p: &str) -> Utf8PathBuf {
+    let p = Utf8Path::new(p);
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        root.join(p)
+    }
+}
+
+/// `20261122-153000_qwen_2l`: sorts by time and says what ran.
+fn run_id(input: &PlanInput, cells: &[Cell]) -> String {
+    let name = match &input.run_name {
+        Some(n) => n.clone(),
+        None => {
+            let mut parts: Vec<String> = Vec::new();
+            for c in cells {
+                let p = format!("{}_{}", c.setup.choices.model, c.setup.choices.mconf);
+                if !parts.contains(&p) {
+                    parts.push(p);
+                }
+            }
+            if parts.len() > 3 {
+                parts.truncate(3);
+                parts.push("more".into());
+            }
+            parts.join("+")
+        }
+    };
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_+.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{}_{clean}", input.timestamp)
+}
+
+/// Replace the placeholders once the group ids are known.
+fn finish_paths(g: &mut Group, run_dir: &str) {
+    let fix = |s: &mut String| {
+        if s.contains('@') {
+            *s = s.replace(RUN_DIR, run_dir).replace(GROUP, &g.id);
+        }
+    };
+    let id = g.id.clone();
+    let fix_id = |s: &mut String| {
+        if s.contains('@') {
+            *s = s.replace(RUN_DIR, run_dir).replace(GROUP, &id);
+        }
+    };
+    g.launch.argv.iter_mut().for_each(fix_id);
+    g.launch.env.values_mut().for_each(fix_id);
+    fix_id(&mut g.model_dir.dir);
+    if let Some(r) = &mut g.results {
+        fix_id(&mut r.file);
+    }
+    for c in &mut g.cells {
+        if let Some(cl) = &mut c.client {
+            cl.argv.iter_mut().for_each(fix_id);
+            cl.env.values_mut().for_each(fix_id);
+        }
+        if let Some(r) = &mut c.results {
+            fix_id(&mut r.file);
+        }
+    }
+    let _ = fix;
+}
+
+/// Renders the groups of one engine.
+struct Planner<'a> {
+    input: &'a PlanInput,
+    profile: &'a EngineProfile,
+    flags: &'a EngineFlags,
+    root: &'a Utf8Path,
+    env: &'a minijinja::Environment<'a>,
+    vars: BTreeMap<String, Mj>,
+    /// Server flags (+ dist flags) per setup, rendered once.
+    rendered: HashMap<*const Setup, Arc<(Vec<String>, Vec<String>)>>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(
+        input: &'a PlanInput,
+        profile: &'a EngineProfile,
+        flags: &'a EngineFlags,
+        root: &'a Utf8Path,
+        env: &'a minijinja::Environment<'a>,
+    ) -> Result<Self, PlanError> {
+        let vars = render_vars(env, profile, input)?;
+        Ok(Planner {
+            input,
+            profile,
+            flags,
+            root,
+            env,
+            vars,
+            rendered: HashMap::new(),
+        })
+    }
+
+    fn groups(&mut self, cells: &[&Cell]) -> Result<Vec<Group>, PlanError> {
+        let mut out = Vec::new();
+        for mode in ["latency", "serving"] {
+            let mode_cells: Vec<&Cell> =
+                cells.iter().copied().filter(|c| c.mode() == mode).collect();
+            if mode_cells.is_empty() {
+                continue;
+            }
+            let spec = self.profile.mode(mode)?;
+            let base = format!("modes.{mode}.launch");
+            let origin = |p: &str| self.profile.origin(p);
+            let launch = compile(self.env, &spec.launch, &origin, &base)?;
+            let mut buckets: IndexMap<String, Vec<&Cell>> = IndexMap::new();
+            for c in &mode_cells {
+                let key = self.bucket_key(c, mode)?;
+                buckets.entry(key).or_default().push(c);
+            }
+            for (_, bucket) in buckets {
+                for sub in split_products(bucket, mode) {
+                    out.push(self.group(&sub, mode, &launch)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Cells with the same key share one launch: the rendered server flags
+    /// and environment, plus (latency) the bsz_seq line and output length.
+    fn bucket_key(&mut self, cell: &Cell, mode: &str) -> Result<String, PlanError> {
+        let flags = self.server_flags(&cell.setup, mode)?;
+        let mut key =
+            serde_json::to_string(&(&flags.0, &flags.1, &cell.setup.resolved.sections.env))
+                .unwrap_or_default();
+        key.push_str(&cell.setup.choices.model);
+        key.push_str(&cell.setup.choices.mconf);
+        if mode == "latency" {
+            key.push_str(&format!(
+                "|{:?}|{:?}",
+                cell.line,
+                cell.workload.get("output_len")
+            ));
+        }
+        Ok(key)
+    }
+
+    fn server_flags(
+        &mut self,
+        setup: &Arc<Setup>,
+        mode: &str,
+    ) -> Result<Arc<(Vec<String>, Vec<String>)>, PlanError> {
+        let key = Arc::as_ptr(setup);
+        if let Some(f) = self.rendered.get(&key) {
+            return Ok(f.clone());
+        }
+        let table = match mode {
+            "latency" => self.flags.latency.as_ref().unwrap_or(&self.flags.server),
+            _ => &self.flags.server,
+        };
+        let origins = SetupOrigins {
+            setup,
+            root: self.root,
+        };
+        let flags = render::server_flags(
+            setup.server(),
+            table,
+            &self.profile.name,
+            &self.flags.extra,
+            &self.profile.spec.managed,
+            &origins,
+        )?;
+        let dist = self.dist_flags(setup)?;
+        let f = Arc::new((flags, dist));
+        self.rendered.insert(key, f.clone());
+        Ok(f)
+    }
+
+    /// `--dist-init-addr IP:PORT --node-rank N` on multi-node deployments.
+    fn dist_flags(&self, setup: &Setup) -> Result<Vec<String>, PlanError> {
+        let nnodes = setup.size("nnodes");
+        let deploy = setup.choices.deploy.as_deref().unwrap_or("(none)");
+        if nnodes <= 1 {
+            if self.input.rank.is_some_and(|r| r > 0) {
+                return Err(PlanError::MultiNode {
+                    message: format!("--rank given, but deploy `{deploy}` runs on one node"),
+                });
+            }
+            return Ok(Vec::new());
+        }
+        let ip = self.input.ip.as_deref().ok_or_else(|| PlanError::MultiNode {
+            message: format!("deploy `{deploy}` spans {nnodes} nodes (nnodes: {nnodes}) but no --ip MASTER was given"),
+        })?;
+        let rank = self.input.rank.unwrap_or(0);
+        if u64::from(rank) >= nnodes {
+            return Err(PlanError::MultiNode {
+                message: format!(
+                    "--rank {rank} is out of range for {nnodes} nodes (0..{})",
+                    nnodes - 1
+                ),
+            });
+        }
+        let port = setup
+            .resolved
+            .sections
+            .run
+            .get("dist_init_port")
+            .and_then(Value::as_u64)
+            .unwrap_or(5000);
+        Ok(vec![
+            "--dist-init-addr".into(),
+            format!("{ip}:{port}"),
+            "--node-rank".into(),
+            rank.to_string(),
+        ])
+    }
+
+    fn group(
+        &mut self,
+        cells: &[&Cell],
+        mode: &str,
+        launch: &Compiled<'_>,
+    ) -> Result<Group, PlanError> {
+        let first = cells[0];
+        let setup = &first.setup;
+        let flags = self.server_flags(setup, mode)?;
+        let model_dir = format!(
+            "{RUN_DIR}/models/{}_{}",
+            setup.choices.model, setup.choices.mconf
+        );
+        let group_dir = format!("{RUN_DIR}/{GROUP}");
+        let mut top = self.vars.clone();
+        top.insert("model_path".into(), Mj::from(model_dir.clone()));
+        top.insert("run_dir".into(), Mj::from(RUN_DIR));
+        top.insert("group_dir".into(), Mj::from(group_dir.clone()));
+        top.insert("server_flags".into(), Mj::from(flags.0.clone()));
+        top.insert("dist_flags".into(), Mj::from(flags.1.clone()));
+        let (bszs, seqs) = lists(cells);
+        top.insert("bszs".into(), Mj::from(bszs));
+        top.insert("seqs".into(), Mj::from(seqs));
+        let ols: Vec<u64> = first.workload_u64("output_len").into_iter().collect();
+        top.insert("output_lens".into(), Mj::from(ols));
+        top.insert(
+            "workload".into(),
+            scope::to_mj(&Value::Object(first.workload.clone())),
+        );
+        let ctx = overlay(top.clone(), setup.vars.clone());
+        let (argv, env) = launch.render(&ctx)?;
+        self.check_launch(&argv, mode)?;
+        let mut env_all: IndexMap<String, String> = setup
+            .resolved
+            .sections
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), render::scalar_arg(v)))
+            .collect();
+        env_all.extend(env);
+        let id = format!(
+            "g{}",
+            &hash_of(&serde_json::to_string(&(&argv, &env_all)).unwrap_or_default())[..12]
+        );
+        let spec = self.profile.mode(mode)?;
+        let run = &setup.resolved.sections.run;
+        let ready = spec.ready.as_ref().map(|r| Ready {
+            url: format!(
+                "http://{}:{}{}",
+                run.get("host")
+                    .and_then(Value::as_str)
+                    .unwrap_or("127.0.0.1"),
+                run.get("port").and_then(Value::as_u64).unwrap_or(30000),
+                r.http
+            ),
+            log: r.log.clone(),
+            timeout_s: run
+                .get("startup_timeout_s")
+                .and_then(Value::as_f64)
+                .unwrap_or(1200.0),
+        });
+        // Serving results are per cell (rendered with the cell's id).
+        let results = if mode == "latency" {
+            self.results(mode, &ctx)?
+        } else {
+            None
+        };
+        let plan_cells = self.plan_cells(cells, mode, &top)?;
+        Ok(Group {
+            id,
+            engine: self.profile.name.clone(),
+            mode: mode.to_string(),
+            model: setup.choices.model.clone(),
+            mconf: setup.choices.mconf.clone(),
+            layers: Layers {
+                base: setup.choices.base.clone(),
+                deploy: setup.choices.deploy.clone(),
+                backend: setup.choices.backend.clone(),
+                optional: setup.choices.optional.clone(),
+            },
+            line: first.line,
+            launch: Command { argv, env: env_all },
+            ready,
+            results,
+            model_dir: ModelStage {
+                source: shown(self.root, &setup.config_path),
+                dir: model_dir,
+            },
+            tp: setup.size("tp_size"),
+            ep: setup.size("ep_size"),
+            dp: setup.size("dp_size"),
+            nnodes: setup.size("nnodes"),
+            server: setup.resolved.sections.server.clone(),
+            provenance: setup.resolved.provenance.clone(),
+            run: run.clone(),
+            cells: plan_cells,
+        })
+    }
+
+    fn check_launch(&self, argv: &[String], mode: &str) -> Result<(), PlanError> {
+        let table = match mode {
+            "latency" => self.flags.latency.as_ref().unwrap_or(&self.flags.server),
+            _ => &self.flags.server,
+        };
+        let skip = argv
+            .iter()
+            .position(|a| a.starts_with("--"))
+            .unwrap_or(argv.len());
+        check_argv(
+            argv,
+            skip,
+            table,
+            &self.flags.extra,
+            &self.profile.origin(&format!("modes.{mode}.launch.argv")),
+        )
+    }
+
+    fn results(&self, mode: &str, ctx: &Mj) -> Result<Option<Results>, PlanError> {
+        let spec = self.profile.mode(mode)?;
+        let Some(r) = &spec.results else {
+            return Ok(None);
+        };
+        let origin = self.profile.origin(&format!("modes.{mode}.results.file"));
+        let file = self
+            .env
+            .render_str(&r.file, ctx)
+            .map_err(|e| PlanError::Template {
+                origin,
+                template: r.file.clone(),
+                message: crate::matrix::expand::jinja_message(&e, &r.file, Some(ctx)),
+            })?;
+        Ok(Some(Results {
+            file,
+            format: r.format.clone(),
+        }))
+    }
+
+    fn plan_cells(
+        &self,
+        cells: &[&Cell],
+        mode: &str,
+        top: &BTreeMap<String, Mj>,
+    ) -> Result<Vec<PlanCell>, PlanError> {
+        let spec = self.profile.mode(mode)?;
+        let mut compiled: IndexMap<String, Compiled<'_>> = IndexMap::new();
+        let mut out = Vec::with_capacity(cells.len());
+        for c in cells {
+            let mut client = None;
+            let mut results = None;
+            if mode != "latency" {
+                let kind = c
+                    .workload
+                    .get("client")
+                    .and_then(Value::as_str)
+                    .unwrap_or("builtin")
+                    .to_string();
+                if !compiled.contains_key(&kind) {
+                    let cspec = spec.client.get(&kind).ok_or_else(|| PlanError::Template {
+                        origin: self.profile.origin(&format!("modes.{mode}.client")),
+                        template: kind.clone(),
+                        message: format!(
+                            "engine `{}` has no `{kind}` client for {mode} mode",
+                            self.profile.name
+                        ),
+                    })?;
+                    let origin = |p: &str| self.profile.origin(p);
+                    compiled.insert(
+                        kind.clone(),
+                        compile(
+                            self.env,
+                            cspec,
+                            &origin,
+                            &format!("modes.{mode}.client.{kind}"),
+                        )?,
+                    );
+                }
+                let mut t = top.clone();
+                t.insert("cell_id".into(), Mj::from(c.id.as_str()));
+                t.insert("workload".into(), scope::to_mj_map(&c.workload));
+                let ctx = scope::cell_vars(&c.workload, &overlay(t, c.setup.vars.clone()));
+                let (argv, env) = compiled[&kind].render(&ctx)?;
+                if kind == "engine" {
+                    if let Some(table) = &self.flags.client {
+                        let skip = argv
+                            .iter()
+                            .position(|a| a.starts_with("--"))
+                            .unwrap_or(argv.len());
+                        check_argv(
+                            &argv,
+                            skip,
+                            table,
+                            &[],
+                            &self
+                                .profile
+                                .origin(&format!("modes.{mode}.client.{kind}.argv")),
+                        )?;
+                    }
+                }
+                client = Some(Command { argv, env });
+                results = self.results(mode, &ctx)?;
+            }
+            out.push(PlanCell {
+                id: c.id.clone(),
+                axes: c.axes.clone(),
+                workload: c.workload.clone(),
+                client,
+                results,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Render the profile's `vars:` in order; each may use the earlier ones,
+/// `matrix_exe` and `engine`.
+fn render_vars(
+    env: &minijinja::Environment<'_>,
+    profile: &EngineProfile,
+    input: &PlanInput,
+) -> Result<BTreeMap<String, Mj>, PlanError> {
+    let mut vars: BTreeMap<String, Mj> = BTreeMap::new();
+    vars.insert("matrix_exe".into(), Mj::from(input.matrix_exe.as_str()));
+    vars.insert("engine".into(), Mj::from(profile.name.as_str()));
+    for (k, v) in &profile.vars {
+        let origin = profile.origin(&format!("vars.{k}"));
+        let rendered = render_json(env, v, &Mj::from(vars.clone()), &origin)?;
+        vars.insert(k.clone(), scope::to_mj(&rendered));
+    }
+    Ok(vars)
+}
+
+fn render_json(
+    env: &minijinja::Environment<'_>,
+    v: &Value,
+    ctx: &Mj,
+    origin: &Origin,
+) -> Result<Value, PlanError> {
+    Ok(match v {
+        Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            Value::String(env.render_str(s, ctx).map_err(|e| PlanError::Template {
+                origin: origin.clone(),
+                template: s.clone(),
+                message: crate::matrix::expand::jinja_message(&e, s, Some(ctx)),
+            })?)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|x| render_json(env, x, ctx, origin))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// The distinct batch sizes and sequence lengths of a group, in order.
+fn lists(cells: &[&Cell]) -> (Vec<u64>, Vec<u64>) {
+    let mut bszs = Vec::new();
+    let mut seqs = Vec::new();
+    for c in cells {
+        if let Some(b) = c.workload_u64("bsz") {
+            if !bszs.contains(&b) {
+                bszs.push(b);
+            }
+        }
+        if let Some(s) = c.workload_u64("seq") {
+            if !seqs.contains(&s) {
+                seqs.push(s);
+            }
+        }
+    }
+    (bszs, seqs)
+}
+
+/// one_batch runs every batch size with every length. A latency bucket
+/// whose cells are not a full product (exclusions) is split per length;
+/// cells are ordered the way one_batch runs them (batch size outer).
+fn split_products<'c>(bucket: Vec<&'c Cell>, mode: &str) -> Vec<Vec<&'c Cell>> {
+    if mode != "latency" {
+        return vec![bucket];
+    }
+    let (bszs, seqs) = lists(&bucket);
+    let order = |c: &&Cell| {
+        let b = c
+            .workload_u64("bsz")
+            .and_then(|b| bszs.iter().position(|x| *x == b));
+        let s = c
+            .workload_u64("seq")
+            .and_then(|s| seqs.iter().position(|x| *x == s));
+        (b, s)
+    };
+    let mut sorted = bucket.clone();
+    sorted.sort_by_key(order);
+    if sorted.len() == bszs.len() * seqs.len() {
+        return vec![sorted];
+    }
+    seqs.iter()
+        .map(|s| {
+            sorted
+                .iter()
+                .copied()
+                .filter(|c| c.workload_u64("seq") == Some(*s))
+                .collect()
+        })
+        .collect()
+}
+
+fn shown(root: &Utf8Path, p: &Utf8Path) -> String {
+    p.strip_prefix(root)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| p.to_string())
+}
+
+/// Finds the file and line of a server key from its provenance.
+struct SetupOrigins<'a> {
+    setup: &'a Setup,
+    root: &'a Utf8Path,
+}
+
+impl KeyOrigin for SetupOrigins<'_> {
+    fn source(&self, key: &str) -> String {
+        self.setup
+            .resolved
+            .provenance
+            .get(&format!("server.{key}"))
+            .cloned()
+            .unwrap_or_else(|| "(unknown)".into())
+    }
+
+    /// Only called on the error path: re-reads the file to find the line.
+    fn origin(&self, key: &str) -> Origin {
+        let source = self.source(key);
+        let file = source.split(" (").next().unwrap_or(&source).to_string();
+        let path = self.root.join(&file);
+        let engine = &self.setup.choices.engine;
+        let candidates = [
+            format!("server.{key}"),
+            format!("engines.{engine}.server.{key}"),
+            format!("set.server.{key}"),
+            format!("set.engines.{engine}.server.{key}"),
+            format!("axes.{key}"),
+            format!("derive.{key}"),
+        ];
+        if let Ok(f) = YamlFile::read(&path, file.clone()) {
+            for c in &candidates {
+                if f.locate(c).is_some() {
+                    return f.origin(c);
+                }
+            }
+        }
+        Origin {
+            file: source,
+            location: None,
+        }
+    }
+}

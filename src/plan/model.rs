@@ -1,0 +1,101 @@
+//! The plan: groups of cells with their exact command lines.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::JsonMap;
+use crate::matrix::expand::Pruned;
+
+/// Everything `matrix plan` prints and `matrix run` executes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub run_id: String,
+    pub run_dir: String,
+    pub matrix: Option<String>,
+    pub bsz_seq: Option<String>,
+    pub axes: Vec<String>,
+    /// Where each engine's flags were checked against.
+    pub flag_tables: IndexMap<String, String>,
+    pub groups: Vec<Group>,
+    pub pruned: Vec<Pruned>,
+    pub excluded: usize,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn cell_count(&self) -> usize {
+        self.groups.iter().map(|g| g.cells.len()).sum()
+    }
+}
+
+/// Cells that share one launch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub id: String,
+    pub engine: String,
+    pub mode: String,
+    pub model: String,
+    pub mconf: String,
+    pub layers: Layers,
+    /// bsz_seq.csv line (latency mode).
+    pub line: Option<usize>,
+    pub launch: Command,
+    pub ready: Option<Ready>,
+    pub results: Option<Results>,
+    pub model_dir: ModelStage,
+    /// Parallel sizes, for reports.
+    pub tp: u64,
+    pub ep: u64,
+    pub dp: u64,
+    pub nnodes: u64,
+    /// Merged server settings (before rendering) with their sources.
+    pub server: JsonMap,
+    pub provenance: IndexMap<String, String>,
+    pub run: JsonMap,
+    pub cells: Vec<PlanCell>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Layers {
+    pub base: String,
+    pub deploy: Option<String>,
+    pub backend: Option<String>,
+    pub optional: Option<String>,
+}
+
+/// A process to start: argv (never a shell string) and extra environment.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub env: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ready {
+    pub url: String,
+    pub log: Option<String>,
+    pub timeout_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub file: String,
+    pub format: String,
+}
+
+/// The staged model folder: `config_<mconf>.json` presented as config.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelStage {
+    pub source: String,
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanCell {
+    pub id: String,
+    pub axes: IndexMap<String, Value>,
+    pub workload: JsonMap,
+    pub client: Option<Command>,
+    pub results: Option<Results>,
+}
