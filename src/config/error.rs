@@ -51,6 +51,10 @@ pub enum ConfigError {
     },
     #[error("--set {arg}: {reason}")]
     BadSet { arg: String, reason: String },
+    #[error(
+        "{source_name}: `{key}` is an axis of this matrix; an override would flatten the sweep"
+    )]
+    OverrideConflict { source_name: String, key: String },
     #[error("environment variable {name}: {reason}")]
     BadEnv { name: String, reason: String },
     #[error("{origin}: {message}")]
@@ -95,6 +99,9 @@ impl ConfigError {
                     .into(),
             ),
             ConfigError::Engine { hint, .. } => hint.clone(),
+            ConfigError::OverrideConflict { .. } => {
+                Some("drop the override, or narrow the axis's values in the matrix file".into())
+            }
             ConfigError::Syntax { .. } => {
                 Some("check indentation, colons and closing brackets near that line".into())
             }

@@ -6,21 +6,23 @@ use super::ConfigError;
 
 /// The config.json of one model variant, checked to exist.
 pub fn config_path(root: &Utf8Path, model: &str, mconf: &str) -> Result<Utf8PathBuf, ConfigError> {
-    let dir = root.join("model_conf").join(model);
-    if !dir.is_dir() {
+    let rel_dir = Utf8PathBuf::from("model_conf").join(model);
+    let dir = root.join(&rel_dir);
+    if model.is_empty() || model.contains('/') || !dir.is_dir() {
         return Err(ConfigError::UnknownModel {
             name: model.to_string(),
             available: list_dirs(&root.join("model_conf")),
-            dir,
+            dir: rel_dir,
         });
     }
-    let path = dir.join(format!("config_{mconf}.json"));
-    if !path.is_file() {
+    let file = format!("config_{mconf}.json");
+    let path = dir.join(&file);
+    if mconf.contains('/') || !path.is_file() {
         return Err(ConfigError::UnknownMconf {
             model: model.to_string(),
             mconf: mconf.to_string(),
             available: mconfs(&dir),
-            path,
+            path: rel_dir.join(file),
         });
     }
     Ok(path)

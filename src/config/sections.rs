@@ -247,7 +247,9 @@ pub fn check_key(section: Section, key: &str, value: &Value) -> Result<(), KeyPr
             known: keys.iter().map(|k| k.name).collect(),
         });
     };
-    schema::check(spec, value).map_err(|expected| KeyProblem::Invalid { expected })
+    schema::check(spec, value).map_err(|expected| KeyProblem::Invalid {
+        expected: format!("{expected}, got {value}"),
+    })
 }
 
 fn unknown_top_key(file: &YamlFile, key: &str, path: &str, known: &[&str]) -> ConfigError {

@@ -312,12 +312,9 @@ fn check_override_conflicts(
             .iter()
             .any(|g| g.members.iter().any(|a| a.target == t))
         {
-            return Err(MatrixError::Config(ConfigError::BadSet {
-                arg: o.source.clone(),
-                reason: format!(
-                    "`{}` is an axis of this matrix; an override would flatten the sweep",
-                    o.key
-                ),
+            return Err(MatrixError::Config(ConfigError::OverrideConflict {
+                source_name: o.source.clone(),
+                key: o.key.clone(),
             }));
         }
     }
@@ -856,23 +853,22 @@ pub fn describe(axes: &IndexMap<String, Value>) -> String {
 /// minijinja's message without its own template-name decoration; an
 /// undefined-variable error names the variables `ctx` lacks.
 pub fn jinja_message(e: &minijinja::Error, src: &str, ctx: Option<&minijinja::Value>) -> String {
-    if e.kind() == minijinja::ErrorKind::UndefinedError {
-        let names = ctx
-            .map(|c| scope::undefined_names(src, c))
-            .unwrap_or_default();
-        return match names.as_slice() {
-            [] => e.detail().unwrap_or("undefined variable").to_string(),
-            [one] => format!("undefined variable `{one}`"),
-            many => format!(
-                "undefined variables {}",
-                many.iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-    }
-    e.detail()
+    let detail = e
+        .detail()
         .map(str::to_string)
-        .unwrap_or_else(|| e.kind().to_string())
+        .unwrap_or_else(|| e.kind().to_string());
+    let names = ctx
+        .map(|c| scope::undefined_names(src, c))
+        .unwrap_or_default();
+    match names.as_slice() {
+        [] => detail,
+        [one] => format!("undefined variable `{one}`"),
+        many => format!(
+            "undefined variables {}",
+            many.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }

@@ -125,6 +125,23 @@ pub fn environment<'s>() -> minijinja::Environment<'s> {
 /// an "undefined" error can say which. A lexical scan: good enough to name
 /// the culprit, never used to decide anything.
 pub fn undefined_names(src: &str, ctx: &Mj) -> Vec<String> {
+    if src.contains("{{") || src.contains("{%") {
+        // A template: only the code inside the delimiters names variables.
+        let mut out = Vec::new();
+        for part in src.split("{{").chain(src.split("{%")).skip(1) {
+            let code = part.split(['}', '%']).next().unwrap_or("");
+            for n in expression_names(code, ctx) {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+        return out;
+    }
+    expression_names(src, ctx)
+}
+
+fn expression_names(src: &str, ctx: &Mj) -> Vec<String> {
     const WORDS: &[&str] = &[
         "if",
         "else",

@@ -88,7 +88,13 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
         axes: exp.axes.clone(),
         flag_tables: engines
             .iter()
-            .map(|(n, (_, f))| (n.clone(), f.server.source.clone()))
+            .map(|(n, (_, f))| {
+                let mut s = f.server.source.clone();
+                if let Some(l) = &f.latency {
+                    s.push_str(&format!("; latency: {}", l.source));
+                }
+                (n.clone(), s)
+            })
             .collect(),
         groups,
         pruned: exp.pruned,

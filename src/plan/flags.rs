@@ -117,7 +117,6 @@ fn from_json_flag(f: JsonFlag) -> Option<Flag> {
         "_HelpAction" | "_VersionAction" => return None,
         "_StoreTrueAction" | "_StoreFalseAction" | "DeprecatedStoreTrueAction" => Arity::Switch,
         "BooleanOptionalAction" => Arity::BoolPair,
-        "DeprecatedStoreConstAction" | "_StoreConstAction" => Arity::Switch,
         _ => match f.nargs.as_ref().and_then(Value::as_str) {
             Some("+") => Arity::OneOrMore,
             Some("*") => Arity::Many,
@@ -169,7 +168,8 @@ fn parse_help_line(line: &str) -> Option<Flag> {
         }
         if let Some(rest) = parts.next() {
             arity = metavar_arity(rest);
-            if let Some(inner) = rest.strip_prefix('{').and_then(|r| r.split('}').next()) {
+            // Choices: `{a,b}`, or `[{a,b} ...]` for lists of choices.
+            if let Some(inner) = rest.split_once('{').and_then(|(_, r)| r.split('}').next()) {
                 choices = Some(inner.split(',').map(str::to_string).collect());
             }
         }
@@ -249,5 +249,57 @@ mod tests {
         let f = parse_help_line("  --lora-paths [LORA_PATHS ...]").unwrap();
         assert_eq!(f.arity, Arity::Many);
         assert!(parse_help_line("  -h, --help  (description)").is_none());
+    }
+
+    /// The installed engine's `--help` and the shipped table must agree, or
+    /// checks would differ between machines with and without SGLang.
+    #[test]
+    fn help_text_agrees_with_shipped_table() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sglang-0.5.23/");
+        let json = std::fs::read_to_string(format!("{dir}flags.json")).unwrap();
+        for (entry, help) in [
+            ("launch_server", "launch_server.help.txt"),
+            ("benchmark.one_batch", "one_batch.help.txt"),
+        ] {
+            let table = FlagTable::from_json(&json, entry, "json".into()).unwrap();
+            let text = std::fs::read_to_string(format!("{dir}{help}")).unwrap();
+            let parsed = FlagTable::from_help(&text, "help".into());
+            for h in &parsed.flags {
+                let f = table
+                    .get(&h.options[0])
+                    .unwrap_or_else(|| panic!("{entry}: {} missing from the table", h.options[0]));
+                assert_eq!(h.options, f.options, "{entry}: spellings");
+                let sorted = |c: &Option<Vec<String>>| {
+                    c.clone().map(|mut v| {
+                        v.sort();
+                        v
+                    })
+                };
+                assert_eq!(
+                    sorted(&h.choices),
+                    sorted(&f.choices),
+                    "{entry}: choices of {}",
+                    f.options[0]
+                );
+                // Help text cannot tell a store_const from a store_true; both are switches.
+                assert_eq!(h.arity, f.arity, "{entry}: arity of {}", f.options[0]);
+            }
+            // Options registered with help=argparse.SUPPRESS are in the parser
+            // but not in --help; SGLang 0.5.23 hides exactly these two.
+            let hidden: Vec<&str> = table
+                .flags
+                .iter()
+                .filter(|f| parsed.get(&f.options[0]).is_none())
+                .map(|f| f.options[0].as_str())
+                .collect();
+            assert_eq!(
+                hidden,
+                [
+                    "--forward-pass-metrics-worker-id",
+                    "--forward-pass-metrics-ipc-name"
+                ],
+                "{entry}"
+            );
+        }
     }
 }

@@ -1,0 +1,228 @@
+//! Every argv rendered from any combination of shipped layers is accepted by
+//! SGLang 0.5.23's own argument parser, as dumped in the fixtures: an
+//! independent re-implementation of argparse's matching (known option,
+//! value count by nargs, choices, int/float types) checks each one.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use common::{ROOT, matrix_at, output};
+use serde_json::Value;
+
+/// The fixtures beside the repository when present (CI has ../shared),
+/// else the copy under tests/fixtures.
+fn fixture(name: &str) -> PathBuf {
+    let shared = Path::new(ROOT)
+        .join("../shared/fixtures/sglang-0.5.23")
+        .join(name);
+    if shared.exists() {
+        shared
+    } else {
+        Path::new(ROOT)
+            .join("tests/fixtures/sglang-0.5.23")
+            .join(name)
+    }
+}
+
+struct Parser {
+    opts: HashMap<String, Value>,
+}
+
+impl Parser {
+    fn load(entry: &str) -> Parser {
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture("flags.json")).unwrap()).unwrap();
+        let mut opts = HashMap::new();
+        for f in doc[entry].as_array().unwrap() {
+            for o in f["options"].as_array().unwrap() {
+                opts.insert(o.as_str().unwrap().to_string(), f.clone());
+            }
+        }
+        Parser { opts }
+    }
+
+    /// Accept or reject argv (after the program tokens) like argparse would.
+    fn check(&self, argv: &[String]) -> Result<(), String> {
+        let start = argv
+            .iter()
+            .position(|a| a.starts_with("--"))
+            .unwrap_or(argv.len());
+        let mut i = start;
+        let is_flag = |s: &str| s.starts_with("--");
+        while i < argv.len() {
+            let tok = &argv[i];
+            let f = self
+                .opts
+                .get(tok.as_str())
+                .ok_or_else(|| format!("unrecognized argument {tok}"))?;
+            i += 1;
+            let mut values = Vec::new();
+            while i < argv.len() && !is_flag(&argv[i]) {
+                values.push(argv[i].clone());
+                i += 1;
+            }
+            let n = values.len();
+            let ok = match f["nargs"].clone() {
+                Value::Null => n == 1,
+                Value::Number(k) => n as u64 == k.as_u64().unwrap(),
+                Value::String(s) if s == "+" => n >= 1,
+                Value::String(s) if s == "*" => true,
+                Value::String(s) if s == "?" => n <= 1,
+                other => return Err(format!("{tok}: unexpected nargs {other}")),
+            };
+            if !ok {
+                return Err(format!(
+                    "{tok}: wrong number of values {values:?} for nargs {}",
+                    f["nargs"]
+                ));
+            }
+            for v in &values {
+                if let Some(choices) = f["choices"].as_array() {
+                    if !choices.iter().any(|c| c.as_str() == Some(v)) {
+                        return Err(format!("{tok}: invalid choice {v}"));
+                    }
+                }
+                match f["type"].as_str() {
+                    Some("int") if v.parse::<i64>().is_err() => {
+                        return Err(format!("{tok}: not an int: {v}"));
+                    }
+                    Some("float") if v.parse::<f64>().is_err() => {
+                        return Err(format!("{tok}: not a float: {v}"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn names(dir: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(Path::new(ROOT).join(dir))
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_suffix(".yaml")
+                .map(str::to_string)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_combination_of_shipped_layers_is_accepted_by_sglang() {
+    let root = Path::new(ROOT);
+    let bases: Vec<String> = names("conf");
+    let (deploys, backends, optionals) = (
+        names("conf/deploy"),
+        names("conf/backend"),
+        names("conf/optional"),
+    );
+    let latency = Parser::load("benchmark.one_batch");
+    let server = Parser::load("launch_server");
+    let mut checked = 0;
+    for mode in ["latency", "serving"] {
+        let args = vec![
+            "plan".to_string(),
+            "--json".into(),
+            "--model".into(),
+            "qwen".into(),
+            "--mconf".into(),
+            "2l".into(),
+            "--mode".into(),
+            mode.into(),
+            "--base".into(),
+            bases.join(","),
+            "--deploy".into(),
+            deploys.join(","),
+            "--backend".into(),
+            backends.join(","),
+            "--optional".into(),
+            optionals.join(","),
+            "--ip".into(),
+            "10.0.0.1".into(),
+            "--rank".into(),
+            "0".into(),
+            "--set".into(),
+            "num_prompts=10".into(),
+            "--set".into(),
+            "seq=128".into(),
+            "--bsz-seq".into(),
+            "matrices/bsz_seq.csv".into(),
+        ];
+        let args: Vec<&str> = args
+            .iter()
+            .map(String::as_str)
+            .filter(|a| mode == "latency" || (*a != "--bsz-seq" && *a != "matrices/bsz_seq.csv"))
+            .collect();
+        let (code, stdout, stderr) = output(matrix_at(root, &args));
+        assert_eq!(code, 0, "{mode}: {stderr}");
+        let plan: Value = serde_json::from_str(&stdout).unwrap();
+        let parser = if mode == "latency" { &latency } else { &server };
+        let mut combos = std::collections::HashSet::new();
+        for g in plan["groups"].as_array().unwrap() {
+            let argv: Vec<String> = g["launch"]["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            parser
+                .check(&argv)
+                .unwrap_or_else(|e| panic!("{mode} {}: {e}\n{argv:?}", g["layers"]));
+            combos.insert(g["layers"].to_string());
+            checked += 1;
+        }
+        assert_eq!(
+            combos.len(),
+            bases.len() * deploys.len() * backends.len() * optionals.len(),
+            "{mode}: every combination planned"
+        );
+    }
+    assert!(checked > 0);
+}
+
+#[test]
+fn engine_client_flags_are_bench_serving_flags() {
+    let help = std::fs::read_to_string(fixture("../sglang-0.5.23/serving.help.txt"))
+        .unwrap_or_else(|_| {
+            std::fs::read_to_string(
+                Path::new(ROOT).join("conf/engine/flags/sglang-0.5.23-serving.help.txt"),
+            )
+            .unwrap()
+        });
+    let known: Vec<&str> = help
+        .split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ',')
+        .filter(|w| w.starts_with("--"))
+        .collect();
+    let (code, stdout, stderr) = output(matrix_at(
+        Path::new(ROOT),
+        &[
+            "plan",
+            "--json",
+            "--matrix",
+            "matrices/deepseek_online.yaml",
+            "--set",
+            "client=engine",
+        ],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    for c in plan["groups"][0]["cells"].as_array().unwrap() {
+        let argv = c["client"]["argv"].as_array().unwrap();
+        assert_eq!(argv[2], "sglang.benchmark.serving");
+        for a in argv
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|a| a.starts_with("--"))
+        {
+            assert!(known.contains(&a), "{a} is not a bench_serving flag");
+        }
+    }
+}
