@@ -3,6 +3,10 @@
 //! Data flow: cli → [`config`] → [`matrix`] → [`plan`] → exec → record → report.
 //! Side modules: [`model`] (cost model), [`sim`] (simulated engine).
 
+// Errors carry file, line, key and hint so users can act on them; they are
+// built once per failed run, so their size on the stack does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod app;
 pub mod config;
 pub mod error;

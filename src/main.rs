@@ -1,6 +1,8 @@
 //! The `matrix` binary: parse the command line, call the library, render
 //! errors as `error:` / `caused by:` / `hint:` and map them to exit codes.
 
+#![allow(clippy::result_large_err)] // see src/lib.rs
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,6 +12,11 @@ use matrix::matrix::CliChoices;
 use matrix::matrix::axis::Choice;
 
 mod cli;
+
+/// Planning allocates many small maps and strings; mimalloc does that
+/// several times faster than glibc's allocator (see docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use cli::{Cli, Command, LayerArgs, SimCommand};
 

@@ -68,19 +68,19 @@ pub struct Cell {
     /// Stable id: hash of the canonical resolved form.
     pub id: String,
     /// Every axis value, in axis order, including `bsz` and `seq`.
-    pub axes: IndexMap<String, Value>,
+    pub axes: Arc<IndexMap<String, Value>>,
     pub setup: Arc<Setup>,
     /// Resolved workload: layer defaults, axis values, derived values.
-    pub workload: JsonMap,
+    pub workload: Arc<JsonMap>,
     /// bsz_seq.csv line the cell came from (latency grouping).
     pub line: Option<usize>,
 }
 
 impl Cell {
     pub fn new(
-        axes: IndexMap<String, Value>,
+        axes: Arc<IndexMap<String, Value>>,
         setup: Arc<Setup>,
-        workload: JsonMap,
+        workload: Arc<JsonMap>,
         line: Option<usize>,
     ) -> Self {
         let id = cell_id(&setup.hash, &workload);
@@ -102,11 +102,16 @@ impl Cell {
     }
 }
 
-/// `c` + 12 hex digits of blake3 over the setup hash and the workload.
+/// `c` + 12 hex digits of blake3 over the setup hash and the workload
+/// (keys sorted, so the order values were set in does not matter).
 fn cell_id(setup_hash: &str, workload: &JsonMap) -> String {
-    let sorted: BTreeMap<&String, &Value> = workload.iter().collect();
-    let text = serde_json::to_string(&(setup_hash, sorted)).unwrap_or_default();
-    format!("c{}", &hash_of(&text)[..12])
+    let mut entries: Vec<(&String, &Value)> = workload.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut buf = Vec::with_capacity(512);
+    buf.extend_from_slice(setup_hash.as_bytes());
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut buf, &entries);
+    format!("c{}", &blake3::hash(&buf).to_hex()[..12])
 }
 
 /// The canonical form of a setup: choices, server, env (sorted keys). Run

@@ -105,7 +105,8 @@ pub fn expand(input: &ExpandInput) -> Result<Expansion, MatrixError> {
         return Err(MatrixError::TooMany { count: total, cap });
     }
 
-    let mut ctx = Expander::new(&store, matrix.as_ref(), &overrides, &input.root);
+    let env = scope::environment();
+    let mut ctx = Expander::new(&store, matrix.as_ref(), &overrides, &input.root, &env)?;
     let mut seen: HashMap<String, ()> = HashMap::new();
     let mut out = Vec::new();
     let mut excluded = 0;
@@ -543,6 +544,10 @@ fn include_groups(
 }
 
 /// Turns points into cells, caching merged layers and setups.
+///
+/// Per cell the expensive parts (choosing files, merging layers, hashing the
+/// server side) are looked up by the identity of the setup-affecting axis
+/// values, so 100 000 cells over one server cost one merge.
 struct Expander<'a> {
     store: &'a LayerStore,
     matrix: Option<&'a MatrixFile>,
@@ -550,7 +555,10 @@ struct Expander<'a> {
     root: &'a Utf8Path,
     merged: HashMap<Choices, Arc<(crate::config::Resolved, Utf8PathBuf)>>,
     setups: HashMap<(Choices, String), Arc<Setup>>,
-    env: minijinja::Environment<'static>,
+    /// Setup by the addresses of the point's setup-affecting values.
+    by_point: HashMap<Vec<usize>, Arc<Setup>>,
+    derive: Vec<(&'a super::file::Derive, minijinja::Template<'a, 'a>)>,
+    constraints: Vec<(&'a super::file::Constraint, minijinja::Expression<'a, 'a>)>,
     pruned: Vec<Pruned>,
 }
 
@@ -560,64 +568,72 @@ impl<'a> Expander<'a> {
         matrix: Option<&'a MatrixFile>,
         overrides: &'a [Override],
         root: &'a Utf8Path,
-    ) -> Self {
-        Expander {
+        env: &'a minijinja::Environment<'a>,
+    ) -> Result<Self, MatrixError> {
+        let mut derive = Vec::new();
+        let mut constraints = Vec::new();
+        if let Some(m) = matrix {
+            for d in &m.derive {
+                let t = env
+                    .template_from_str(&d.template)
+                    .map_err(|e| MatrixError::Expr {
+                        origin: m.file.origin(&d.path),
+                        expr: d.template.clone(),
+                        message: jinja_message(&e, &d.template, None),
+                        cell: "(before expansion)".into(),
+                    })?;
+                derive.push((d, t));
+            }
+            for c in &m.constraints {
+                let e = env
+                    .compile_expression(&c.expr)
+                    .map_err(|e| MatrixError::Expr {
+                        origin: m.file.origin(&format!("{}.require", c.path)),
+                        expr: c.expr.clone(),
+                        message: jinja_message(&e, &c.expr, None),
+                        cell: "(before expansion)".into(),
+                    })?;
+                constraints.push((c, e));
+            }
+        }
+        Ok(Expander {
             store,
             matrix,
             overrides,
             root,
             merged: HashMap::new(),
             setups: HashMap::new(),
-            env: scope::environment(),
+            by_point: HashMap::new(),
+            derive,
+            constraints,
             pruned: Vec::new(),
-        }
+        })
     }
 
     fn cell(&mut self, point: &Point<'_>) -> Result<Option<Cell>, MatrixError> {
-        let choices = self.choices(point)?;
-        if choices.mode != "latency" && point.bsz_seq.is_some_and(|_| !is_first_product(point)) {
+        let setup = self.point_setup(point)?;
+        let latency = setup.choices.mode == "latency";
+        if !latency && point.bsz_seq.is_some() && !is_first_product(point) {
             // Serving cells ignore the bsz_seq products: keep one of them.
             return Ok(None);
         }
-        let base = self.merged(&choices)?;
-        let mut delta = crate::config::Sections::default();
-        let mut axes = IndexMap::new();
+        let mut axes = IndexMap::with_capacity(point.values.len() + 2);
+        let mut workload = setup.resolved.sections.workload.clone();
         for (a, v) in &point.values {
             axes.insert(a.name.clone(), (*v).clone());
-            if let Target::Key(section, key) = &a.target {
-                delta.get_mut(*section).insert(key.clone(), (*v).clone());
+            if let Target::Key(Section::Workload, key) = &a.target {
+                workload.insert(key.clone(), (*v).clone());
             }
         }
-        if let (Some((b, s)), "latency") = (point.bsz_seq, choices.mode.as_str()) {
-            axes.insert("bsz".into(), Value::from(b));
-            axes.insert("seq".into(), Value::from(s));
-            delta.workload.insert("bsz".into(), Value::from(b));
-            delta.workload.insert("seq".into(), Value::from(s));
-        }
-        let mut workload = base.0.sections.workload.clone();
-        workload.extend(std::mem::take(&mut delta.workload));
-        let mut setup = self.setup(&choices, &base, &delta, "axis")?;
-        for d in self.matrix.map(|m| m.derive.as_slice()).unwrap_or_default() {
-            let value = self.derive(d, &workload, &setup, &axes)?;
-            match axis::target(&d.name) {
-                Target::Key(Section::Workload, k) => {
-                    workload.insert(k, value);
-                }
-                Target::Key(section, k) => {
-                    delta.get_mut(section).insert(k, value);
-                    setup = self.setup(&choices, &base, &delta, "derive")?;
-                }
-                Target::Choice(c) => {
-                    return Err(invalid(
-                        &self.matrix.expect("derive comes from a matrix file").file,
-                        &d.path,
-                        format!("`{}` is a layer choice and cannot be derived", c.name()),
-                        None,
-                    ));
-                }
+        if let (Some((b, s)), true) = (point.bsz_seq, latency) {
+            for (k, v) in [("bsz", b), ("seq", s)] {
+                axes.insert(k.into(), Value::from(v));
+                workload.insert(k.into(), Value::from(v));
             }
         }
-        check_required(&choices.mode, &workload, &axes)?;
+        let mut workload = Arc::new(workload);
+        let setup = self.apply_derive(point, setup, &mut workload, &axes)?;
+        check_required(&setup.choices.mode, &workload, &axes)?;
         if let Some(c) = self.violated(&workload, &setup, &axes)? {
             self.pruned.push(Pruned {
                 axes,
@@ -626,11 +642,75 @@ impl<'a> Expander<'a> {
             return Ok(None);
         }
         Ok(Some(Cell::new(
-            axes,
+            Arc::new(axes),
             setup,
             workload,
             point.line.map(|l| l.line),
         )))
+    }
+
+    /// The setup of a point's choices and server/env/run axis values.
+    fn point_setup(&mut self, point: &Point<'_>) -> Result<Arc<Setup>, MatrixError> {
+        let key: Vec<usize> = point
+            .values
+            .iter()
+            .filter(|(a, _)| !matches!(&a.target, Target::Key(Section::Workload, _)))
+            .map(|(_, v)| *v as *const Value as usize)
+            .collect();
+        if let Some(s) = self.by_point.get(&key) {
+            return Ok(s.clone());
+        }
+        let choices = self.choices(point)?;
+        let base = self.merged(&choices)?;
+        let mut delta = crate::config::Sections::default();
+        for (a, v) in &point.values {
+            if let Target::Key(section, k) = &a.target {
+                if *section != Section::Workload {
+                    delta.get_mut(*section).insert(k.clone(), (*v).clone());
+                }
+            }
+        }
+        let setup = self.setup(&choices, &base, &delta, "axis")?;
+        self.by_point.insert(key, setup.clone());
+        Ok(setup)
+    }
+
+    /// Evaluate `derive:` in order; workload values land in the cell,
+    /// server/env/run values make a new setup.
+    fn apply_derive(
+        &mut self,
+        point: &Point<'_>,
+        mut setup: Arc<Setup>,
+        workload: &mut Arc<JsonMap>,
+        axes: &IndexMap<String, Value>,
+    ) -> Result<Arc<Setup>, MatrixError> {
+        let mut delta: Option<crate::config::Sections> = None;
+        for i in 0..self.derive.len() {
+            let value = self.derive_one(i, workload, &setup, axes)?;
+            let d = self.derive[i].0;
+            match axis::target(&d.name) {
+                Target::Key(Section::Workload, k) => {
+                    Arc::make_mut(workload).insert(k, value);
+                }
+                Target::Key(section, k) => {
+                    let delta = delta.get_or_insert_with(|| point_delta(point));
+                    delta.get_mut(section).insert(k, value);
+                    let choices = setup.choices.clone();
+                    let base = self.merged(&choices)?;
+                    setup = self.setup(&choices, &base, delta, "derive")?;
+                }
+                Target::Choice(c) => {
+                    let m = self.matrix.expect("derive comes from a matrix file");
+                    return Err(invalid(
+                        &m.file,
+                        &d.path,
+                        format!("`{}` is a layer choice and cannot be derived", c.name()),
+                        None,
+                    ));
+                }
+            }
+        }
+        Ok(setup)
     }
 
     fn choices(&self, point: &Point<'_>) -> Result<Choices, MatrixError> {
@@ -724,24 +804,22 @@ impl<'a> Expander<'a> {
         Ok(setup)
     }
 
-    fn derive(
+    fn derive_one(
         &self,
-        d: &super::file::Derive,
-        workload: &JsonMap,
+        i: usize,
+        workload: &Arc<JsonMap>,
         setup: &Setup,
         axes: &IndexMap<String, Value>,
     ) -> Result<Value, MatrixError> {
+        let (d, t) = &self.derive[i];
         let m = self.matrix.expect("derive comes from a matrix file");
-        let vars = scope::cell_vars(workload, &setup.vars);
-        let text = self
-            .env
-            .render_str(&d.template, &vars)
-            .map_err(|e| MatrixError::Expr {
-                origin: m.file.origin(&d.path),
-                expr: d.template.clone(),
-                message: jinja_message(&e, &d.template, Some(&vars)),
-                cell: describe(axes),
-            })?;
+        let vars = scope::cell_vars(workload, &setup.vars, None);
+        let text = t.render(&vars).map_err(|e| MatrixError::Expr {
+            origin: m.file.origin(&d.path),
+            expr: d.template.clone(),
+            message: jinja_message(&e, &d.template, Some(&vars)),
+            cell: describe(axes),
+        })?;
         let value = scope::parse_rendered(&text);
         if let Target::Key(section, key) = axis::target(&d.name) {
             axis::check_value(&Target::Key(section, key), &value).map_err(|expected| {
@@ -759,48 +837,57 @@ impl<'a> Expander<'a> {
     /// `else: reject` constraint is an error.
     fn violated(
         &self,
-        workload: &JsonMap,
+        workload: &Arc<JsonMap>,
         setup: &Setup,
         axes: &IndexMap<String, Value>,
     ) -> Result<Option<String>, MatrixError> {
         let Some(m) = self.matrix else {
             return Ok(None);
         };
-        if m.constraints.is_empty() {
+        if self.constraints.is_empty() {
             return Ok(None);
         }
-        let vars = scope::cell_vars(workload, &setup.vars);
-        for c in &m.constraints {
-            let err = |message: String| MatrixError::Expr {
-                origin: m.file.origin(&format!("{}.require", c.path)),
-                expr: c.expr.clone(),
-                message,
-                cell: describe(axes),
-            };
-            let expr = self
-                .env
-                .compile_expression(&c.expr)
-                .map_err(|e| err(jinja_message(&e, &c.expr, None)))?;
+        let vars = scope::cell_vars(workload, &setup.vars, None);
+        for (c, expr) in &self.constraints {
             let ok = expr
                 .eval(&vars)
-                .map_err(|e| err(jinja_message(&e, &c.expr, Some(&vars))))?
+                .map_err(|e| MatrixError::Expr {
+                    origin: m.file.origin(&format!("{}.require", c.path)),
+                    expr: c.expr.clone(),
+                    message: jinja_message(&e, &c.expr, Some(&vars)),
+                    cell: describe(axes),
+                })?
                 .is_true();
-            if !ok {
-                match c.on_fail {
-                    OnFail::Prune => return Ok(Some(c.expr.clone())),
-                    OnFail::Reject => {
-                        return Err(MatrixError::Rejected {
-                            origin: m.file.origin(&c.path),
-                            expr: c.expr.clone(),
-                            cell: describe(axes),
-                            message: c.message.clone(),
-                        });
-                    }
+            if ok {
+                continue;
+            }
+            match c.on_fail {
+                OnFail::Prune => return Ok(Some(c.expr.clone())),
+                OnFail::Reject => {
+                    return Err(MatrixError::Rejected {
+                        origin: m.file.origin(&c.path),
+                        expr: c.expr.clone(),
+                        cell: describe(axes),
+                        message: c.message.clone(),
+                    });
                 }
             }
         }
         Ok(None)
     }
+}
+
+/// The server/env/run values of a point's axes.
+fn point_delta(point: &Point<'_>) -> crate::config::Sections {
+    let mut delta = crate::config::Sections::default();
+    for (a, v) in &point.values {
+        if let Target::Key(section, k) = &a.target {
+            if *section != Section::Workload {
+                delta.get_mut(*section).insert(k.clone(), (*v).clone());
+            }
+        }
+    }
+    delta
 }
 
 fn is_first_product(point: &Point<'_>) -> bool {

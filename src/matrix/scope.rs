@@ -88,15 +88,60 @@ pub fn setup_vars(choices: &Choices, resolved: &Resolved) -> Mj {
     Mj::from(m)
 }
 
-/// A cell's variables: its workload keys (top level and as `workload`) over
-/// its setup's variables.
-pub fn cell_vars(workload: &JsonMap, setup_vars: &Mj) -> Mj {
-    let mut top: BTreeMap<String, Mj> = workload
-        .iter()
-        .map(|(k, v)| (k.clone(), to_mj(v)))
-        .collect();
-    top.insert("workload".into(), map(workload));
-    overlay(top, setup_vars.clone())
+/// A cell's variables: its workload keys (top level and as `workload`),
+/// `cell_id` when known, over `below`. Values convert on access, so a cell
+/// pays only for the variables its templates use.
+#[derive(Debug)]
+pub struct CellScope {
+    pub workload: Arc<JsonMap>,
+    pub cell_id: Option<Mj>,
+    pub below: Mj,
+}
+
+impl Object for CellScope {
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        let k = key.as_str()?;
+        if let Some(v) = self.workload.get(k) {
+            return Some(to_mj(v));
+        }
+        match k {
+            "workload" => Some(Mj::from_object(MapView(self.workload.clone()))),
+            "cell_id" if self.cell_id.is_some() => self.cell_id.clone(),
+            _ => self.below.get_attr(k).ok().filter(|v| !v.is_undefined()),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<Mj> = self.workload.keys().map(|k| Mj::from(k.as_str())).collect();
+        keys.push(Mj::from("workload"));
+        if let Ok(iter) = self.below.try_iter() {
+            keys.extend(iter);
+        }
+        Enumerator::Values(keys)
+    }
+}
+
+/// A JSON object seen as a template map without copying it.
+#[derive(Debug)]
+pub struct MapView(pub Arc<JsonMap>);
+
+impl Object for MapView {
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        self.0.get(key.as_str()?).map(to_mj)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.keys().map(|k| Mj::from(k.as_str())).collect())
+    }
+}
+
+/// The variables of a cell under construction or in a plan.
+pub fn cell_vars(workload: &Arc<JsonMap>, below: &Mj, cell_id: Option<&str>) -> Mj {
+    Mj::from_object(CellScope {
+        workload: workload.clone(),
+        cell_id: cell_id.map(Mj::from),
+        below: below.clone(),
+    })
 }
 
 /// A JSON object as a template map.
@@ -196,6 +241,22 @@ fn expression_names(src: &str, ctx: &Mj) -> Vec<String> {
 /// A rendered template string → JSON (read as a YAML scalar, so `"2400"`
 /// becomes the number 2400 and `"inf"` stays the string `inf`).
 pub fn parse_rendered(text: &str) -> Value {
+    let t = text.trim();
+    // Fast paths for what derived values nearly always are.
+    if let Ok(u) = t.parse::<u64>() {
+        return Value::from(u);
+    }
+    if let Ok(i) = t.parse::<i64>() {
+        return Value::from(i);
+    }
+    if let Some(n) = t
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .and_then(serde_json::Number::from_f64)
+    {
+        return Value::Number(n);
+    }
     match crate::config::overrides::parse_value(text.trim()) {
         Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::String(_) | Value::Null)) => v,
         _ => Value::String(text.to_string()),
@@ -222,14 +283,19 @@ mod tests {
     #[test]
     fn derive_style_expression() {
         let env = environment();
-        let wl = json!({"request_rate": 16}).as_object().unwrap().clone();
-        let v = cell_vars(&wl, &Mj::from(BTreeMap::<String, Mj>::new()));
+        let wl = Arc::new(json!({"request_rate": 16}).as_object().unwrap().clone());
+        let v = cell_vars(&wl, &Mj::from(BTreeMap::<String, Mj>::new()), None);
         let out = env
             .render_str("{{ [300 * request_rate, 2400] | min }}", &v)
             .unwrap();
         assert_eq!(parse_rendered(&out), json!(2400));
-        let wl = json!({"request_rate": "inf"}).as_object().unwrap().clone();
-        let v = cell_vars(&wl, &Mj::from(BTreeMap::<String, Mj>::new()));
+        let wl = Arc::new(json!({"request_rate": "inf"}).as_object().unwrap().clone());
+        let v = cell_vars(&wl, &Mj::from(BTreeMap::<String, Mj>::new()), Some("c1"));
+        assert_eq!(
+            env.render_str("{{ cell_id }} {{ workload.request_rate }}", &v)
+                .unwrap(),
+            "c1 inf"
+        );
         let out = env
             .render_str("{{ [300 * request_rate, 2400] | min }}", &v)
             .unwrap();

@@ -184,8 +184,17 @@ struct Planner<'a> {
     env: &'a minijinja::Environment<'a>,
     vars: BTreeMap<String, Mj>,
     /// Server flags (+ dist flags) per setup, rendered once.
-    rendered: HashMap<*const Setup, Arc<(Vec<String>, Vec<String>)>>,
+    rendered: HashMap<*const Setup, Arc<Flags>>,
+    /// Setups that render the same launch share a class number.
+    classes: HashMap<*const Setup, usize>,
+    class_ids: HashMap<String, usize>,
 }
+
+/// Rendered server flags and multi-node flags of a setup.
+type Flags = (Vec<String>, Vec<String>);
+
+/// (launch class, bsz_seq line, output length).
+type BucketKey = (usize, Option<usize>, Option<u64>);
 
 impl<'a> Planner<'a> {
     fn new(
@@ -204,6 +213,8 @@ impl<'a> Planner<'a> {
             env,
             vars,
             rendered: HashMap::new(),
+            classes: HashMap::new(),
+            class_ids: HashMap::new(),
         })
     }
 
@@ -219,7 +230,7 @@ impl<'a> Planner<'a> {
             let base = format!("modes.{mode}.launch");
             let origin = |p: &str| self.profile.origin(p);
             let launch = compile(self.env, &spec.launch, &origin, &base)?;
-            let mut buckets: IndexMap<String, Vec<&Cell>> = IndexMap::new();
+            let mut buckets: IndexMap<BucketKey, Vec<&Cell>> = IndexMap::new();
             for c in &mode_cells {
                 let key = self.bucket_key(c, mode)?;
                 buckets.entry(key).or_default().push(c);
@@ -234,29 +245,36 @@ impl<'a> Planner<'a> {
     }
 
     /// Cells with the same key share one launch: the rendered server flags
-    /// and environment, plus (latency) the bsz_seq line and output length.
-    fn bucket_key(&mut self, cell: &Cell, mode: &str) -> Result<String, PlanError> {
-        let flags = self.server_flags(&cell.setup, mode)?;
-        let mut key =
-            serde_json::to_string(&(&flags.0, &flags.1, &cell.setup.resolved.sections.env))
+    /// and environment (computed once per setup and numbered), plus the model
+    /// and, in latency mode, the bsz_seq line and output length.
+    fn bucket_key(&mut self, cell: &Cell, mode: &str) -> Result<BucketKey, PlanError> {
+        let ptr = Arc::as_ptr(&cell.setup);
+        let class = match self.classes.get(&ptr) {
+            Some(c) => *c,
+            None => {
+                let flags = self.server_flags(&cell.setup, mode)?;
+                let s = &cell.setup;
+                let text = serde_json::to_string(&(
+                    &flags.0,
+                    &flags.1,
+                    &s.resolved.sections.env,
+                    &s.choices.model,
+                    &s.choices.mconf,
+                ))
                 .unwrap_or_default();
-        key.push_str(&cell.setup.choices.model);
-        key.push_str(&cell.setup.choices.mconf);
-        if mode == "latency" {
-            key.push_str(&format!(
-                "|{:?}|{:?}",
-                cell.line,
-                cell.workload.get("output_len")
-            ));
-        }
-        Ok(key)
+                let next = self.class_ids.len();
+                let c = *self.class_ids.entry(text).or_insert(next);
+                self.classes.insert(ptr, c);
+                c
+            }
+        };
+        Ok(match mode {
+            "latency" => (class, cell.line, cell.workload_u64("output_len")),
+            _ => (class, None, None),
+        })
     }
 
-    fn server_flags(
-        &mut self,
-        setup: &Arc<Setup>,
-        mode: &str,
-    ) -> Result<Arc<(Vec<String>, Vec<String>)>, PlanError> {
+    fn server_flags(&mut self, setup: &Arc<Setup>, mode: &str) -> Result<Arc<Flags>, PlanError> {
         let key = Arc::as_ptr(setup);
         if let Some(f) = self.rendered.get(&key) {
             return Ok(f.clone());
@@ -347,11 +365,8 @@ impl<'a> Planner<'a> {
         top.insert("seqs".into(), Mj::from(seqs));
         let ols: Vec<u64> = first.workload_u64("output_len").into_iter().collect();
         top.insert("output_lens".into(), Mj::from(ols));
-        top.insert(
-            "workload".into(),
-            scope::to_mj(&Value::Object(first.workload.clone())),
-        );
-        let ctx = overlay(top.clone(), setup.vars.clone());
+        top.insert("workload".into(), scope::to_mj_map(&first.workload));
+        let ctx = overlay(top, setup.vars.clone());
         let (argv, env) = launch.render(&ctx)?;
         self.check_launch(&argv, mode)?;
         let mut env_all: IndexMap<String, String> = setup
@@ -389,7 +404,7 @@ impl<'a> Planner<'a> {
         } else {
             None
         };
-        let plan_cells = self.plan_cells(cells, mode, &top)?;
+        let plan_cells = self.plan_cells(cells, mode, &ctx)?;
         Ok(Group {
             id,
             engine: self.profile.name.clone(),
@@ -459,37 +474,51 @@ impl<'a> Planner<'a> {
         }))
     }
 
+    /// Cells of a group, with their client commands in serving mode. Client
+    /// and results templates compile once per group; each cell renders them
+    /// with its workload over the group's variables.
     fn plan_cells(
         &self,
         cells: &[&Cell],
         mode: &str,
-        top: &BTreeMap<String, Mj>,
+        group_ctx: &Mj,
     ) -> Result<Vec<PlanCell>, PlanError> {
         let spec = self.profile.mode(mode)?;
+        let origin = |p: &str| self.profile.origin(p);
         let mut compiled: IndexMap<String, Compiled<'_>> = IndexMap::new();
+        let results = match (&spec.results, mode) {
+            (Some(r), "serving") => Some((
+                compile_text_spec(
+                    self.env,
+                    &r.file,
+                    &origin,
+                    &format!("modes.{mode}.results.file"),
+                )?,
+                r,
+            )),
+            _ => None,
+        };
         let mut out = Vec::with_capacity(cells.len());
         for c in cells {
             let mut client = None;
-            let mut results = None;
+            let mut cell_results = None;
             if mode != "latency" {
                 let kind = c
                     .workload
                     .get("client")
                     .and_then(Value::as_str)
-                    .unwrap_or("builtin")
-                    .to_string();
-                if !compiled.contains_key(&kind) {
-                    let cspec = spec.client.get(&kind).ok_or_else(|| PlanError::Template {
-                        origin: self.profile.origin(&format!("modes.{mode}.client")),
-                        template: kind.clone(),
+                    .unwrap_or("builtin");
+                if !compiled.contains_key(kind) {
+                    let cspec = spec.client.get(kind).ok_or_else(|| PlanError::Template {
+                        origin: origin(&format!("modes.{mode}.client")),
+                        template: kind.to_string(),
                         message: format!(
                             "engine `{}` has no `{kind}` client for {mode} mode",
                             self.profile.name
                         ),
                     })?;
-                    let origin = |p: &str| self.profile.origin(p);
                     compiled.insert(
-                        kind.clone(),
+                        kind.to_string(),
                         compile(
                             self.env,
                             cspec,
@@ -498,11 +527,8 @@ impl<'a> Planner<'a> {
                         )?,
                     );
                 }
-                let mut t = top.clone();
-                t.insert("cell_id".into(), Mj::from(c.id.as_str()));
-                t.insert("workload".into(), scope::to_mj_map(&c.workload));
-                let ctx = scope::cell_vars(&c.workload, &overlay(t, c.setup.vars.clone()));
-                let (argv, env) = compiled[&kind].render(&ctx)?;
+                let ctx = scope::cell_vars(&c.workload, group_ctx, Some(&c.id));
+                let (argv, env) = compiled[kind].render(&ctx)?;
                 if kind == "engine" {
                     if let Some(table) = &self.flags.client {
                         let skip = argv
@@ -514,25 +540,39 @@ impl<'a> Planner<'a> {
                             skip,
                             table,
                             &[],
-                            &self
-                                .profile
-                                .origin(&format!("modes.{mode}.client.{kind}.argv")),
+                            &origin(&format!("modes.{mode}.client.{kind}.argv")),
                         )?;
                     }
                 }
                 client = Some(Command { argv, env });
-                results = self.results(mode, &ctx)?;
+                if let Some((t, r)) = &results {
+                    let (file, _) = t.render(&ctx)?;
+                    cell_results = Some(Results {
+                        file: file.concat(),
+                        format: r.format.clone(),
+                    });
+                }
             }
             out.push(PlanCell {
                 id: c.id.clone(),
                 axes: c.axes.clone(),
                 workload: c.workload.clone(),
                 client,
-                results,
+                results: cell_results,
             });
         }
         Ok(out)
     }
+}
+
+/// One template string as a one-item command (rendered as one argument).
+fn compile_text_spec<'e>(
+    env: &'e minijinja::Environment<'e>,
+    text: &'e str,
+    origin: &dyn Fn(&str) -> Origin,
+    path: &str,
+) -> Result<Compiled<'e>, PlanError> {
+    render::compile_one(env, text, origin(path))
 }
 
 /// Render the profile's `vars:` in order; each may use the earlier ones,
@@ -579,21 +619,17 @@ fn render_json(
 
 /// The distinct batch sizes and sequence lengths of a group, in order.
 fn lists(cells: &[&Cell]) -> (Vec<u64>, Vec<u64>) {
-    let mut bszs = Vec::new();
-    let mut seqs = Vec::new();
+    let mut bszs = indexmap::IndexSet::new();
+    let mut seqs = indexmap::IndexSet::new();
     for c in cells {
         if let Some(b) = c.workload_u64("bsz") {
-            if !bszs.contains(&b) {
-                bszs.push(b);
-            }
+            bszs.insert(b);
         }
         if let Some(s) = c.workload_u64("seq") {
-            if !seqs.contains(&s) {
-                seqs.push(s);
-            }
+            seqs.insert(s);
         }
     }
-    (bszs, seqs)
+    (bszs.into_iter().collect(), seqs.into_iter().collect())
 }
 
 /// one_batch runs every batch size with every length. A latency bucket
@@ -604,17 +640,16 @@ fn split_products<'c>(bucket: Vec<&'c Cell>, mode: &str) -> Vec<Vec<&'c Cell>> {
         return vec![bucket];
     }
     let (bszs, seqs) = lists(&bucket);
+    let rank =
+        |v: &[u64]| -> HashMap<u64, usize> { v.iter().enumerate().map(|(i, x)| (*x, i)).collect() };
+    let (brank, srank) = (rank(&bszs), rank(&seqs));
     let order = |c: &&Cell| {
-        let b = c
-            .workload_u64("bsz")
-            .and_then(|b| bszs.iter().position(|x| *x == b));
-        let s = c
-            .workload_u64("seq")
-            .and_then(|s| seqs.iter().position(|x| *x == s));
+        let b = c.workload_u64("bsz").and_then(|b| brank.get(&b).copied());
+        let s = c.workload_u64("seq").and_then(|s| srank.get(&s).copied());
         (b, s)
     };
-    let mut sorted = bucket.clone();
-    sorted.sort_by_key(order);
+    let mut sorted = bucket;
+    sorted.sort_by_cached_key(order);
     if sorted.len() == bszs.len() * seqs.len() {
         return vec![sorted];
     }

@@ -1,5 +1,7 @@
 //! The plan: groups of cells with their exact command lines.
 
+use std::sync::Arc;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
@@ -94,8 +96,8 @@ pub struct ModelStage {
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanCell {
     pub id: String,
-    pub axes: IndexMap<String, Value>,
-    pub workload: JsonMap,
+    pub axes: Arc<IndexMap<String, Value>>,
+    pub workload: Arc<JsonMap>,
     pub client: Option<Command>,
     pub results: Option<Results>,
 }

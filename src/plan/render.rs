@@ -186,6 +186,8 @@ pub struct Compiled<'env> {
 
 enum Item<'env> {
     Literal(String),
+    /// `{{ a.b.c }}`: looked up directly, no template VM (same output).
+    Path(Vec<String>, String, Origin),
     Template(minijinja::Template<'env, 'env>, String, Origin),
     Splice(minijinja::Expression<'env, 'env>, String, Origin),
 }
@@ -210,6 +212,18 @@ pub fn compile<'env>(
     Ok(Compiled { items, env: envs })
 }
 
+/// A single template (e.g. a results path) as a one-argument command.
+pub fn compile_one<'env>(
+    env: &'env minijinja::Environment<'env>,
+    text: &'env str,
+    origin: Origin,
+) -> Result<Compiled<'env>, PlanError> {
+    Ok(Compiled {
+        items: vec![compile_text(env, text, origin)?],
+        env: Vec::new(),
+    })
+}
+
 fn compile_item<'env>(
     env: &'env minijinja::Environment<'env>,
     item: &'env ArgItem,
@@ -231,8 +245,14 @@ fn compile_text<'env>(
     s: &'env str,
     origin: Origin,
 ) -> Result<Item<'env>, PlanError> {
-    if !s.contains("{{") && !s.contains("{%") {
+    if !s.contains("{{") && !s.contains("{%") && !s.contains("{#") {
         return Ok(Item::Literal(s.to_string()));
+    }
+    if let Some(path) = simple_path(s) {
+        // Still compile it, so syntax is checked the same way.
+        env.template_from_str(s)
+            .map_err(|e| template_error(s, e, origin.clone(), None))?;
+        return Ok(Item::Path(path, s.to_string(), origin));
     }
     let t = env
         .template_from_str(s)
@@ -271,6 +291,20 @@ fn render_item(item: &Item<'_>, ctx: &Mj, out: &mut Vec<String>) -> Result<(), P
     };
     match item {
         Item::Literal(s) => out.push(s.clone()),
+        Item::Path(path, src, origin) => {
+            let mut v = ctx.clone();
+            for seg in path {
+                v = v.get_attr(seg).map_err(|e| err(src, e, origin))?;
+                if v.is_undefined() {
+                    let e = minijinja::Error::new(
+                        minijinja::ErrorKind::UndefinedError,
+                        "undefined value",
+                    );
+                    return Err(err(src, e, origin));
+                }
+            }
+            out.push(v.to_string());
+        }
         Item::Template(t, src, origin) => out.push(t.render(ctx).map_err(|e| err(src, e, origin))?),
         Item::Splice(expr, src, origin) => {
             let v = expr.eval(ctx).map_err(|e| err(src, e, origin))?;
@@ -291,6 +325,19 @@ fn render_item(item: &Item<'_>, ctx: &Mj, out: &mut Vec<String>) -> Result<(), P
         }
     }
     Ok(())
+}
+
+/// `{{ name }}` or `{{ a.b }}` alone: the dotted path, else `None`.
+fn simple_path(s: &str) -> Option<Vec<String>> {
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let ok = !inner.is_empty()
+        && inner.split('.').all(|seg| {
+            let mut c = seg.chars();
+            c.next()
+                .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        });
+    ok.then(|| inner.split('.').map(str::to_string).collect())
 }
 
 /// A template value as one argument.
@@ -401,6 +448,35 @@ mod tests {
                 "my model; rm -rf /",
             ]
         );
+    }
+
+    #[test]
+    fn simple_paths_render_like_templates() {
+        assert_eq!(
+            simple_path("{{ run.host }}"),
+            Some(vec!["run".into(), "host".into()])
+        );
+        assert_eq!(simple_path("{{x}}"), Some(vec!["x".into()]));
+        assert_eq!(simple_path("{{ x | default(1) }}"), None);
+        assert_eq!(simple_path("{{ a }}/{{ b }}"), None);
+        let env = crate::matrix::scope::environment();
+        let spec = CommandSpec {
+            argv: vec![
+                ArgItem::Text("{{ a.b }}".into()),
+                ArgItem::Text("{{ a.b }}!".into()),
+                ArgItem::Text("{{ f }}".into()),
+            ],
+            env: IndexMap::new(),
+        };
+        let origin = |_: &str| Origin {
+            file: "t".into(),
+            location: None,
+        };
+        let c = compile(&env, &spec, &origin, "x").unwrap();
+        let ctx = Mj::from_serialize(json!({"a": {"b": 3}, "f": 0.5}));
+        assert_eq!(c.render(&ctx).unwrap().0, vec!["3", "3!", "0.5"]);
+        let bad = Mj::from_serialize(json!({"a": {}}));
+        assert!(c.render(&bad).is_err());
     }
 
     #[test]
