@@ -47,12 +47,10 @@ fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Sim(SimCommand::LaunchServer { args }) => Ok(matrix::sim::launch_server(&args)?),
         Command::Sim(SimCommand::OneBatch { args }) => Ok(matrix::sim::one_batch(&args)?),
-        Command::Plan(_) | Command::ShowConfig(_) => {
-            Err(Error::Io {
-                context: "not built yet".into(),
-                source: std::io::Error::other("not built"),
-            })
-        }
+        Command::Plan(_) | Command::ShowConfig(_) => Err(Error::Io {
+            context: "not built yet".into(),
+            source: std::io::Error::other("not built"),
+        }),
     }
 }
 

@@ -24,9 +24,9 @@ pub enum ConfigError {
 impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            ConfigError::UnknownModel { name, available, .. } => {
-                Some(list_hint("models", name, available))
-            }
+            ConfigError::UnknownModel {
+                name, available, ..
+            } => Some(list_hint("models", name, available)),
             ConfigError::UnknownMconf {
                 mconf, available, ..
             } => Some(list_hint("mconfs", mconf, available)),
