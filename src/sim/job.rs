@@ -21,6 +21,8 @@ pub struct Submit {
     /// Wall seconds since server start when the HTTP request arrived.
     pub arrival_wall: f64,
     pub sink: Sink,
+    /// False for health checks: they do not show in `/sim/stats`.
+    pub counted: bool,
 }
 
 /// One generated token of one sequence, at a simulated step end.

@@ -51,6 +51,7 @@ pub struct Shared {
 
 struct Job {
     sub: u32,
+    counted: bool,
     sink: Sink,
     prompt: u64,
     max_new: u64,
@@ -121,7 +122,7 @@ impl Scheduler {
                 let Some(first) = self.inbox.blocking_recv() else {
                     return;
                 };
-                self.wake();
+                self.wake(first.arrival_wall);
                 self.enqueue(first);
             }
             self.drain_inbox();
@@ -134,10 +135,12 @@ impl Scheduler {
         self.waiting.is_empty() && self.running.is_empty() && self.chunked.is_none()
     }
 
-    /// After idling, simulated time catches up with the wall clock.
-    fn wake(&mut self) {
-        if let Some(now) = self.clock.sim_at_wall(self.clock.wall_now()) {
-            self.t_sim = self.t_sim.max(now);
+    /// After idling, simulated time jumps to the waking request's arrival
+    /// (not to "now": the hand-off latency, magnified by a small time
+    /// scale, must not leak into the simulated latencies).
+    fn wake(&mut self, arrival_wall: f64) {
+        if let Some(arrival) = self.clock.sim_at_wall(arrival_wall) {
+            self.t_sim = self.t_sim.max(arrival);
         }
     }
 
@@ -154,6 +157,7 @@ impl Scheduler {
             .map_or(self.t_sim, |a| a.min(self.t_sim));
         self.waiting.push_back(Job {
             sub: s.sub,
+            counted: s.counted,
             sink: s.sink,
             prompt: s.prompt_tokens.max(1),
             max_new: s.max_new_tokens.max(1),
@@ -279,19 +283,19 @@ impl Scheduler {
             finished,
         });
         let stats = &self.shared.stats;
-        if delivered {
+        if delivered && job.counted {
             Stats::add(&stats.generated_tokens, 1);
         }
         if finished || !delivered {
             self.kv_used -= job.prompt + job.max_new;
-            Stats::add(
-                if delivered {
-                    &stats.finished
-                } else {
-                    &stats.aborted
-                },
-                1,
-            );
+            let counter = if delivered {
+                &stats.finished
+            } else {
+                &stats.aborted
+            };
+            if job.counted {
+                Stats::add(counter, 1);
+            }
         } else {
             self.running.push(job);
         }

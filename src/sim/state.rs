@@ -132,6 +132,7 @@ impl AppState {
                 max_new_tokens: max_new,
                 arrival_wall,
                 sink: sink.clone(),
+                counted: kind != Kind::Health,
             });
             if sent.is_err() {
                 return Err(ApiError::NotReady);
