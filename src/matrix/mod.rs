@@ -1,12 +1,14 @@
-//! Axes, bsz_seq.csv, expansion, filters and constraints.
+//! Axes, bsz_seq.csv, expansion, filters and constraints: from layer
+//! choices and a matrix file to a list of fully resolved cells.
 
-use thiserror::Error;
+pub mod axis;
+pub mod bsz_seq;
+pub mod cell;
+mod error;
+pub mod expand;
+pub mod file;
+pub mod scope;
 
-#[derive(Debug, Error)]
-pub enum MatrixError {}
-
-impl MatrixError {
-    pub fn hint(&self) -> Option<String> {
-        None
-    }
-}
+pub use cell::{Cell, Choices, Setup};
+pub use error::MatrixError;
+pub use expand::{CliChoices, ExpandInput, Expansion, expand};

@@ -1,0 +1,275 @@
+//! Engine profiles: `conf/engine/<name>.yaml`.
+//!
+//! A profile says how to launch a server or a latency process per mode, how
+//! to tell the server is ready, how to run a client, where results land, and
+//! which flag table validates the rendered flags. Command lines are lists of
+//! minijinja templates; an item `{splice: expr}` expands a list expression
+//! into several arguments. `extends: other` starts from another profile (the
+//! simulator reuses SGLang's and only swaps the program).
+
+use std::sync::Arc;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_yaml::Value as Yaml;
+
+use super::ConfigError;
+use super::layer::yaml_names;
+use super::sections::yaml_to_json;
+use super::yaml::{Origin, YamlFile};
+
+/// A loaded engine profile.
+#[derive(Debug)]
+pub struct EngineProfile {
+    pub name: String,
+    pub spec: ProfileSpec,
+    /// Template variables (`vars:`) as JSON.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// The profile's file first, then the files it extends.
+    files: Vec<Arc<YamlFile>>,
+    /// `conf/engine/`, where flag tables are looked up.
+    pub dir: Utf8PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSpec {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub extends: Option<String>,
+    #[serde(default)]
+    pub vars: serde_yaml::Mapping,
+    pub flags: FlagsSpec,
+    /// Server keys `matrix` renders itself (`model_path`, `port`, ...); a
+    /// layer that sets one is told to use the `run:` setting instead.
+    #[serde(default)]
+    pub managed: IndexMap<String, String>,
+    pub modes: IndexMap<String, ModeSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagsSpec {
+    /// Flag table shipped with matrix, relative to conf/engine/.
+    pub table: String,
+    /// Entry of the table for the server (`launch_server`).
+    pub server: String,
+    /// Entry of the table for the latency process (`benchmark.one_batch`).
+    #[serde(default)]
+    pub latency: Option<String>,
+    /// `--help` text of the engine's own serving client, relative to conf/engine/.
+    #[serde(default)]
+    pub client_help: Option<String>,
+    /// Keys accepted beyond the table (the simulator's own flags).
+    #[serde(default)]
+    pub extra: Vec<String>,
+    /// How to read the flags of an installed engine.
+    #[serde(default)]
+    pub installed: Option<InstalledSpec>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct InstalledSpec {
+    /// Prints the installed version, or fails when not installed.
+    pub version: Vec<String>,
+    /// Prints the server's `--help`.
+    pub server_help: Vec<String>,
+    /// Prints the latency process's `--help`.
+    #[serde(default)]
+    pub latency_help: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeSpec {
+    /// The process launched once per group.
+    pub launch: CommandSpec,
+    /// How to tell the server is ready (serving mode).
+    #[serde(default)]
+    pub ready: Option<ReadySpec>,
+    /// Client command per cell, by client kind (`builtin`, `engine`).
+    #[serde(default)]
+    pub client: IndexMap<String, CommandSpec>,
+    /// Where results land and how to read them.
+    #[serde(default)]
+    pub results: Option<ResultsSpec>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    pub argv: Vec<ArgItem>,
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+}
+
+/// One argv item: a template rendering to one argument, or a list
+/// expression spliced into several.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ArgItem {
+    Text(String),
+    Splice { splice: String },
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ReadySpec {
+    /// HTTP path probed with GET until it answers 200.
+    pub http: String,
+    /// Optional log line that also means ready.
+    #[serde(default)]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsSpec {
+    pub file: String,
+    pub format: String,
+}
+
+impl EngineProfile {
+    /// Load `conf/engine/<name>.yaml`, following `extends:`.
+    pub fn load(root: &Utf8Path, name: &str) -> Result<Self, ConfigError> {
+        let dir = root.join("conf/engine");
+        let mut files = Vec::new();
+        let merged = load_chain(&dir, name, &mut files)?;
+        let first = files[0].clone();
+        let spec: ProfileSpec = serde_path_to_error::deserialize(merged).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError::Engine {
+                origin: origin_in(&files, &path),
+                message: format!("invalid engine profile at `{path}`: {}", e.inner()),
+                hint: Some("see docs/ENGINES.md for the profile format".into()),
+            }
+        })?;
+        let vars = yaml_to_json(&Yaml::Mapping(spec.vars.clone()))
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .ok_or_else(|| ConfigError::Engine {
+                origin: first.origin("vars"),
+                message: "`vars` must map names to plain values".into(),
+                hint: None,
+            })?;
+        Ok(EngineProfile {
+            name: name.to_string(),
+            spec,
+            vars,
+            files,
+            dir,
+        })
+    }
+
+    /// Where a key path of the profile is written (its own file or a parent).
+    pub fn origin(&self, key_path: &str) -> Origin {
+        origin_in(&self.files, key_path)
+    }
+
+    /// The mode's spec, or an error listing the modes this engine has.
+    pub fn mode(&self, mode: &str) -> Result<&ModeSpec, ConfigError> {
+        self.spec
+            .modes
+            .get(mode)
+            .ok_or_else(|| ConfigError::Engine {
+                origin: self.origin("modes"),
+                message: format!("engine `{}` has no mode `{mode}`", self.name),
+                hint: Some(format!(
+                    "modes of this engine: {}",
+                    self.spec
+                        .modes
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            })
+    }
+
+    /// The profile file as shown to users.
+    pub fn display(&self) -> &str {
+        &self.files[0].display
+    }
+}
+
+fn origin_in(files: &[Arc<YamlFile>], key_path: &str) -> Origin {
+    files
+        .iter()
+        .find(|f| f.locate(key_path).is_some())
+        .map(|f| f.origin(key_path))
+        .unwrap_or_else(|| files[0].origin(""))
+}
+
+/// Read `name` and its `extends:` ancestors; return the merged YAML value.
+fn load_chain(
+    dir: &Utf8Path,
+    name: &str,
+    files: &mut Vec<Arc<YamlFile>>,
+) -> Result<Yaml, ConfigError> {
+    let rel = format!("conf/engine/{name}.yaml");
+    let path = dir.join(format!("{name}.yaml"));
+    if name.contains('/') || !path.is_file() {
+        return Err(ConfigError::UnknownLayer {
+            kind: "engine",
+            name: name.to_string(),
+            path: rel.into(),
+            available: yaml_names(dir),
+        });
+    }
+    if files.iter().any(|f| f.path == path) {
+        return Err(ConfigError::Engine {
+            origin: files[0].origin("extends"),
+            message: format!("`extends` forms a cycle through `{name}`"),
+            hint: None,
+        });
+    }
+    let file = Arc::new(YamlFile::read(&path, rel)?);
+    files.push(file.clone());
+    let parent = file
+        .value
+        .get("extends")
+        .and_then(Yaml::as_str)
+        .map(str::to_string);
+    match parent {
+        None => Ok(file.value.clone()),
+        Some(p) => {
+            let base = load_chain(dir, &p, files)?;
+            Ok(merge_yaml(base, file.value.clone()))
+        }
+    }
+}
+
+/// Deep merge: mappings merge key by key, anything else is replaced.
+fn merge_yaml(base: Yaml, over: Yaml) -> Yaml {
+    match (base, over) {
+        (Yaml::Mapping(mut b), Yaml::Mapping(o)) => {
+            for (k, v) in o {
+                let merged = match b.remove(&k) {
+                    Some(bv) => merge_yaml(bv, v),
+                    None => v,
+                };
+                b.insert(k, merged);
+            }
+            Yaml::Mapping(b)
+        }
+        (_, o) => o,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_yaml_is_deep() {
+        let a: Yaml = serde_yaml::from_str("vars: {a: 1, b: 2}\nx: [1, 2]").unwrap();
+        let b: Yaml = serde_yaml::from_str("vars: {b: 3}\nx: [9]").unwrap();
+        let m = merge_yaml(a, b);
+        assert_eq!(m["vars"]["a"], Yaml::from(1));
+        assert_eq!(m["vars"]["b"], Yaml::from(3));
+        assert_eq!(m["x"], serde_yaml::from_str::<Yaml>("[9]").unwrap());
+    }
+}

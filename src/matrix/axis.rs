@@ -1,0 +1,197 @@
+//! Axes: what a swept name targets, and the checks on its values.
+
+use serde_json::Value;
+
+use crate::config::schema;
+use crate::config::sections::{KeyProblem, Section, check_key};
+
+/// A layer or run choice, swept like any axis but resolved into files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Choice {
+    Mode,
+    Model,
+    Mconf,
+    Base,
+    Deploy,
+    Backend,
+    Optional,
+    Engine,
+}
+
+impl Choice {
+    /// In expansion order (outermost first) when given on the command line.
+    pub const ALL: [Choice; 8] = [
+        Choice::Mode,
+        Choice::Model,
+        Choice::Mconf,
+        Choice::Base,
+        Choice::Deploy,
+        Choice::Backend,
+        Choice::Optional,
+        Choice::Engine,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Choice::Mode => "mode",
+            Choice::Model => "model",
+            Choice::Mconf => "mconf",
+            Choice::Base => "base",
+            Choice::Deploy => "deploy",
+            Choice::Backend => "backend",
+            Choice::Optional => "optional",
+            Choice::Engine => "engine",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Choice> {
+        Choice::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The value used when neither the command line nor the matrix names one.
+    pub fn default_value(self) -> Option<&'static str> {
+        match self {
+            Choice::Mode => Some("latency"),
+            Choice::Mconf => Some("full"),
+            Choice::Base => Some("base"),
+            Choice::Optional => Some("default"),
+            Choice::Engine => Some("sglang"),
+            Choice::Model | Choice::Deploy | Choice::Backend => None,
+        }
+    }
+
+    /// May be left out (`null`): no file of that kind is merged.
+    pub fn optional(self) -> bool {
+        matches!(self, Choice::Deploy | Choice::Backend | Choice::Optional)
+    }
+}
+
+/// The modes `matrix` knows.
+pub const MODES: &[&str] = &["latency", "serving"];
+
+/// What an axis name sets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Choice(Choice),
+    Key(Section, String),
+}
+
+/// `deploy` → a layer choice; `server.x`, `run.x`, `workload.x`, `env.X` →
+/// that section; a known workload key → workload; anything else → a server
+/// key (checked against the engine's flags when rendered).
+pub fn target(name: &str) -> Target {
+    if let Some(c) = Choice::from_name(name) {
+        return Target::Choice(c);
+    }
+    if let Some((sec, key)) = name.split_once('.') {
+        if let Some(s) = Section::ALL.iter().find(|s| s.name() == sec) {
+            return Target::Key(*s, key.to_string());
+        }
+    }
+    if schema::is_workload_key(name) {
+        Target::Key(Section::Workload, name.to_string())
+    } else {
+        Target::Key(Section::Server, name.to_string())
+    }
+}
+
+/// One swept dimension with its values, and where it was declared.
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub name: String,
+    pub target: Target,
+    pub values: Vec<Value>,
+}
+
+/// Axes that move together (a zip), or a single axis.
+#[derive(Debug, Clone)]
+pub struct AxisGroup {
+    pub members: Vec<Axis>,
+    /// Shown in errors: `--deploy`, or the matrix file's `axes.<label>`.
+    pub source: AxisSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AxisSource {
+    Cli,
+    File { path: String },
+    BszSeq,
+}
+
+impl AxisGroup {
+    pub fn len(&self) -> usize {
+        self.members.first().map_or(0, |m| m.values.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Check one value of an axis; `Err` says what was expected.
+pub fn check_value(target: &Target, value: &Value) -> Result<(), String> {
+    match target {
+        Target::Choice(c) => match value {
+            Value::String(s) if !s.is_empty() => {
+                if *c == Choice::Mode && !MODES.contains(&s.as_str()) {
+                    Err(format!("a mode: one of {}", MODES.join(", ")))
+                } else {
+                    Ok(())
+                }
+            }
+            Value::Null if c.optional() => Ok(()),
+            _ if c.optional() => Err("a layer name, or null for none".into()),
+            _ => Err(format!("a {} name", c.name())),
+        },
+        Target::Key(section, key) => check_key(*section, key, value).map_err(|p| match p {
+            KeyProblem::Unknown { suggestion, .. } => match suggestion {
+                Some(s) => format!("a known {} key (did you mean `{s}`?)", section.name()),
+                None => format!("a known {} key", section.name()),
+            },
+            KeyProblem::Invalid { expected } => expected,
+            KeyProblem::EnvValue => "a string, number or boolean".into(),
+        }),
+    }
+}
+
+/// Equality for filters: numbers compare by value (`1` matches `1.0`).
+pub fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn targets() {
+        assert_eq!(target("deploy"), Target::Choice(Choice::Deploy));
+        assert_eq!(
+            target("request_rate"),
+            Target::Key(Section::Workload, "request_rate".into())
+        );
+        assert_eq!(
+            target("mem_fraction_static"),
+            Target::Key(Section::Server, "mem_fraction_static".into())
+        );
+        assert_eq!(
+            target("env.NCCL_ALGO"),
+            Target::Key(Section::Env, "NCCL_ALGO".into())
+        );
+        assert_eq!(target("run.port"), Target::Key(Section::Run, "port".into()));
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert!(check_value(&Target::Choice(Choice::Deploy), &Value::Null).is_ok());
+        assert!(check_value(&Target::Choice(Choice::Model), &Value::Null).is_err());
+        assert!(check_value(&Target::Choice(Choice::Mode), &json!("offline")).is_err());
+        assert!(check_value(&target("request_rate"), &json!("inf")).is_ok());
+        assert!(check_value(&target("bsz"), &json!(-1)).is_err());
+        assert!(same(&json!(1), &json!(1.0)));
+    }
+}
