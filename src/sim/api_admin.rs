@@ -35,7 +35,7 @@ pub async fn model_info(State(state): State<Arc<AppState>>) -> Response {
         "weight_version": "default",
         "has_image_understanding": false,
         "has_audio_understanding": false,
-        "model_type": state.model.model_type,
+        "model_type": state.model.model_type(),
         "architectures": [state.model.architecture],
     }))
     .into_response()

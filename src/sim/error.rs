@@ -2,7 +2,6 @@
 //! unreadable model config) map to exit code 2 like argparse does; runtime
 //! failures (port taken, model does not fit) map to 1 like a crashed server.
 
-use camino::Utf8PathBuf;
 use thiserror::Error;
 
 use crate::error::{EXIT_FAILED, EXIT_USAGE};
@@ -22,19 +21,9 @@ pub enum SimError {
     /// A flag SGLang requires.
     #[error("the following arguments are required: {0}")]
     MissingFlag(&'static str),
-    /// `--model-path` does not hold a readable `config.json`.
-    #[error("cannot read model config {path}")]
-    ModelConfig {
-        path: Utf8PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// `config.json` parsed but lacks what the cost model needs.
-    #[error("model config {path} is not usable: {reason}")]
-    ModelInvalid { path: Utf8PathBuf, reason: String },
-    /// `--sim-gpu` names no GPU the cost model knows.
-    #[error("unknown GPU {name:?} for --sim-gpu")]
-    UnknownGpu { name: String, known: Vec<String> },
+    /// The model config or GPU name was rejected by the cost model.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
     /// A bad `MATRIX_SIM_*` environment variable.
     #[error("bad {var}={value:?}: {reason}")]
     BadEnv {
@@ -60,12 +49,10 @@ impl SimError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            SimError::MissingFlag(_) | SimError::ModelConfig { .. } => {
-                Some("pass --model-path <dir> where <dir>/config.json is a Hugging Face config".into())
-            }
-            SimError::UnknownGpu { known, .. } => {
-                Some(format!("known GPUs: {}", known.join(", ")))
-            }
+            SimError::MissingFlag(_) => Some(
+                "pass --model-path <dir> where <dir>/config.json is a Hugging Face config".into(),
+            ),
+            SimError::Model(e) => e.hint(),
             SimError::NoKvRoom { .. } => Some(
                 "raise --mem-fraction-static, --tp-size or --sim-gpu memory, or use a smaller model config"
                     .into(),

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::args::RawArgs;
 use super::bench_args::{self, BenchArgs};
-use super::cost::SeqWork;
+use super::cost::SeqStep;
 use super::error::SimError;
 use super::fault;
 use super::help;
@@ -104,7 +104,7 @@ impl Runner<'_> {
             profiler_start(bench);
         }
         let prefill = self.step(&vec![
-            SeqWork {
+            SeqStep {
                 new_tokens: c.il,
                 context: 0
             };
@@ -160,7 +160,7 @@ impl Runner<'_> {
                 open = true;
             }
             let t = self.step(&vec![
-                SeqWork {
+                SeqStep {
                     new_tokens: 1,
                     context: c.il + i
                 };
@@ -183,7 +183,7 @@ impl Runner<'_> {
     }
 
     /// Price one forward step and sleep its scaled duration.
-    fn step(&mut self, batch: &[SeqWork]) -> f64 {
+    fn step(&mut self, batch: &[SeqStep]) -> f64 {
         let t = self.timer.step_seconds(batch) + self.jitter.next_seconds();
         self.setup.clock.sleep_sim(t);
         t

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::cost::SeqWork;
+use super::cost::SeqStep;
 use super::job::{Emission, Sink, Submit};
 use super::log::{Logger, RateLimit};
 use super::rng::Jitter;
@@ -72,7 +72,7 @@ pub struct Scheduler {
     kv_used: u64,
     t_sim: f64,
     jitter: Jitter,
-    work: Vec<SeqWork>,
+    work: Vec<SeqStep>,
     prefill_log: RateLimit,
     decode_log: RateLimit,
     decode_mark: (f64, u64),
@@ -228,7 +228,7 @@ impl Scheduler {
 
     fn prefill(&mut self, batch: Vec<(Job, u64)>) {
         self.work.clear();
-        self.work.extend(batch.iter().map(|(j, take)| SeqWork {
+        self.work.extend(batch.iter().map(|(j, take)| SeqStep {
             new_tokens: *take,
             context: j.prefilled,
         }));
@@ -249,7 +249,7 @@ impl Scheduler {
 
     fn decode(&mut self) {
         self.work.clear();
-        self.work.extend(self.running.iter().map(|j| SeqWork {
+        self.work.extend(self.running.iter().map(|j| SeqStep {
             new_tokens: 1,
             context: j.prompt + j.generated - 1,
         }));

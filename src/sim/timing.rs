@@ -7,14 +7,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::cost::{Gpu, SeqWork, SimModel};
+use super::cost::{Gpu, SeqStep, SimModel};
 use super::error::SimError;
 
 /// Anything that can price one forward step. The scheduler and one-batch
 /// only see this trait, so tests can swap in a [`FixedTimer`].
 pub trait StepTimer: Send + Sync {
     /// Simulated seconds of one forward step over `batch`.
-    fn step_seconds(&self, batch: &[SeqWork]) -> f64;
+    fn step_seconds(&self, batch: &[SeqStep]) -> f64;
 }
 
 /// The real timer: roofline across `n_gpus` plus a fixed overhead.
@@ -33,7 +33,7 @@ pub struct RooflineTimer {
 }
 
 impl StepTimer for RooflineTimer {
-    fn step_seconds(&self, batch: &[SeqWork]) -> f64 {
+    fn step_seconds(&self, batch: &[SeqStep]) -> f64 {
         self.model.step_roofline(batch, self.gpu, self.n_gpus) + self.overhead_s
     }
 }
@@ -46,7 +46,7 @@ pub struct FixedTimer {
 }
 
 impl StepTimer for FixedTimer {
-    fn step_seconds(&self, batch: &[SeqWork]) -> f64 {
+    fn step_seconds(&self, batch: &[SeqStep]) -> f64 {
         let tokens: u64 = batch.iter().map(|s| s.new_tokens).sum();
         self.base_s + self.per_token_s * tokens as f64
     }
@@ -142,7 +142,7 @@ mod tests {
             base_s: 1.0,
             per_token_s: 0.5,
         };
-        let b = [SeqWork {
+        let b = [SeqStep {
             new_tokens: 4,
             context: 0,
         }];
