@@ -1,0 +1,205 @@
+//! Everything the HTTP handlers share, and the one door into the scheduler.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::cost::SimModel;
+use super::deployment::Deployment;
+use super::fault::Faults;
+use super::generation::{Generation, SubSeq};
+use super::job::{self, Submit};
+use super::log::Logger;
+use super::server_args::ServerArgs;
+use super::stats::Stats;
+use super::timing::Clock;
+use super::trace::TraceStore;
+
+pub struct AppState {
+    pub args: ServerArgs,
+    pub deployment: Deployment,
+    pub model: SimModel,
+    pub faults: Faults,
+    pub clock: Clock,
+    pub log: Logger,
+    /// Unix seconds at start, for OpenAI `created` fields.
+    pub created: u64,
+    pub ready: AtomicBool,
+    pub hung: Arc<AtomicBool>,
+    pub stats: Arc<Stats>,
+    pub trace: TraceStore,
+    /// Set once the model is "loaded" and the scheduler runs.
+    pub submit: OnceLock<UnboundedSender<Submit>>,
+    next_rid: AtomicU64,
+}
+
+/// Why a generation request was not started.
+#[derive(Debug)]
+pub enum ApiError {
+    NotReady,
+    BadRequest(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::NotReady => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is not ready yet.".to_string(),
+            ),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+        };
+        let body = serde_json::json!({
+            "object": "error",
+            "message": message,
+            "type": "BadRequestError",
+            "param": null,
+            "code": status.as_u16(),
+        });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// Whether a request counts towards faults, stats and the trace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Client(&'static str),
+    Health,
+}
+
+impl AppState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        args: ServerArgs,
+        deployment: Deployment,
+        model: SimModel,
+        faults: Faults,
+        clock: Clock,
+        log: Logger,
+    ) -> Self {
+        let created = jiff::Timestamp::now().as_second().max(0) as u64;
+        AppState {
+            next_rid: AtomicU64::new(args.sim_seed.wrapping_mul(0x1000_0000)),
+            args,
+            deployment,
+            model,
+            faults,
+            clock,
+            log,
+            created,
+            ready: AtomicBool::new(false),
+            hung: Arc::new(AtomicBool::new(false)),
+            stats: Arc::new(Stats::default()),
+            trace: TraceStore::default(),
+            submit: OnceLock::new(),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Validate, apply request-count faults, and hand the prompts to the
+    /// scheduler. Never returns when the `hang_after` fault has tripped.
+    pub async fn start(
+        self: &Arc<Self>,
+        prompts: &[u64],
+        max_new: u64,
+        kind: Kind,
+    ) -> Result<Generation, ApiError> {
+        let submit = self
+            .submit
+            .get()
+            .filter(|_| self.is_ready())
+            .ok_or(ApiError::NotReady)?;
+        self.check(prompts, max_new)?;
+        if let Kind::Client(_) = kind {
+            let n = self.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
+            self.apply_count_faults(n).await;
+        }
+        let arrival_wall = self.clock.wall_now();
+        let (sink, tap) = job::channel();
+        let rid = self.next_rid.fetch_add(1, Ordering::Relaxed);
+        let mut subs = Vec::with_capacity(prompts.len());
+        for (i, &tokens) in prompts.iter().enumerate() {
+            let sent = submit.send(Submit {
+                sub: i as u32,
+                prompt_tokens: tokens,
+                max_new_tokens: max_new,
+                arrival_wall,
+                sink: sink.clone(),
+                counted: kind != Kind::Health,
+            });
+            if sent.is_err() {
+                return Err(ApiError::NotReady);
+            }
+            subs.push(SubSeq::new(
+                rid,
+                i,
+                self.args.sim_seed,
+                tokens,
+                max_new,
+                arrival_wall,
+            ));
+        }
+        Ok(Generation::new(self.clone(), tap, subs, kind))
+    }
+
+    fn check(&self, prompts: &[u64], max_new: u64) -> Result<(), ApiError> {
+        if prompts.is_empty() || prompts.contains(&0) {
+            return Err(ApiError::BadRequest("The input is empty.".into()));
+        }
+        let d = &self.deployment;
+        for &p in prompts {
+            if p + max_new > d.context_len {
+                return Err(ApiError::BadRequest(format!(
+                    "Requested token count exceeds the model's maximum context length of {} tokens. You requested a total of {} tokens: {p} tokens from the input messages and {max_new} tokens for the completion.",
+                    d.context_len,
+                    p + max_new
+                )));
+            }
+            if !d.fits(p, max_new) {
+                return Err(ApiError::BadRequest(format!(
+                    "The request needs {} KV tokens but the pool holds {}.",
+                    p + max_new,
+                    d.max_total_num_tokens
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_count_faults(&self, n: u64) {
+        if self.faults.crash_after.is_some_and(|k| n > k) {
+            self.log.info(&format!(
+                "Scheduler hit an exception: simulated crash on request {n} (MATRIX_SIM_FAULT crash_after)"
+            ));
+            die_abruptly();
+        }
+        if self.faults.hang_after.is_some_and(|k| n > k) {
+            if !self.hung.swap(true, Ordering::SeqCst) {
+                self.log.info(&format!(
+                    "simulated hang from request {n} on (MATRIX_SIM_FAULT hang_after)"
+                ));
+            }
+            hang().await;
+        }
+    }
+}
+
+/// Never completes: a hung server keeps the connection open and silent.
+pub async fn hang() -> ! {
+    let never: Infallible = std::future::pending().await;
+    match never {}
+}
+
+/// SIGKILL to ourselves: no cleanup, sockets reset, like a segfaulting
+/// worker taking the server down.
+pub fn die_abruptly() -> ! {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    std::process::exit(137)
+}
