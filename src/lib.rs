@@ -4,6 +4,7 @@
 //! Side modules: [`model`] (cost model), [`sim`] (simulated engine).
 
 pub mod app;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod matrix;
