@@ -34,6 +34,8 @@ pub struct Metrics {
     pub max_output_tokens_per_s: f64,
     pub max_concurrent_requests: u64,
     pub errors: BTreeMap<ErrorKind, usize>,
+    /// `matrix bench serving` entry → first request sent (ms).
+    pub startup_ms: f64,
     /// The first failure's message, for the error report.
     pub first_error: Option<String>,
 }

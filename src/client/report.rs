@@ -204,6 +204,7 @@ pub fn json_line(
     o.insert("schedule_lateness_mean_ms".into(), float(m.lateness.mean));
     o.insert("schedule_lateness_p99_ms".into(), float(m.lateness.p99));
     o.insert("schedule_lateness_max_ms".into(), float(m.lateness.max));
+    o.insert("startup_ms".into(), float(m.startup_ms));
     o.insert("failed".into(), json!(m.failed));
     let errors: Map<String, Value> = m
         .errors

@@ -29,6 +29,7 @@ pub fn serving(req: &ServingRequest) -> Result<i32, ClientError> {
 }
 
 async fn run(req: &ServingRequest) -> Result<i32, ClientError> {
+    let entered = Instant::now();
     let http = Http::new();
     ready::wait_ready(&http, &req.base_url, req.ready_check_timeout_sec).await?;
     let model = resolve_model(req, &http).await?;
@@ -59,14 +60,18 @@ async fn run(req: &ServingRequest) -> Result<i32, ClientError> {
         timeout: Duration::from_secs_f64(req.request_timeout_sec),
         epoch: Instant::now(),
     };
-    warmup(req, &opts, &prompts[0], &sender).await?;
+    let warm_send = warmup(req, &opts, &prompts[0], &sender).await?;
+    let sender_epoch = sender.epoch;
     let jobs = jobs(req, &opts, &prompts);
     let progress = progress_bar(req, jobs.len());
     let recs = dispatch::run(jobs, sender, req.max_concurrency, progress.clone()).await;
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
-    let m = metrics::compute(&recs, metrics::span_s(&recs).max(1e-9));
+    let mut m = metrics::compute(&recs, metrics::span_s(&recs).max(1e-9));
+    let first_us = warm_send.or_else(|| recs.iter().map(|r| r.send_us).min());
+    let to_epoch = sender_epoch.duration_since(entered).as_secs_f64() * 1e3;
+    m.startup_ms = first_us.map_or(f64::NAN, |us| to_epoch + us as f64 * 1e-3);
     print!("{}", report::summary(req, &m));
     print!("{}", report::lateness(&m));
     if let Some(path) = &req.output_file {
@@ -111,12 +116,14 @@ fn jobs(req: &ServingRequest, opts: &BodyOptions<'_>, prompts: &[Prompt]) -> Vec
 }
 
 /// SGLang's warmup: `n` copies of the first prompt, output capped at 32.
+/// Returns the first warmup send time (µs since the sender's epoch).
 async fn warmup(
     req: &ServingRequest,
     opts: &BodyOptions<'_>,
     first: &Prompt,
     sender: &Sender,
-) -> Result<(), ClientError> {
+) -> Result<Option<u64>, ClientError> {
+    let mut first_send = None;
     let n = req.warmup_requests;
     println!("Starting warmup with {n} sequences...");
     if n > 0 {
@@ -127,6 +134,7 @@ async fn warmup(
             set.spawn(async move { s.send(b, 0, 0).await });
         }
         let recs = set.join_all().await;
+        first_send = recs.iter().map(|r| r.send_us).min();
         if !recs.iter().any(|r| r.success()) {
             let first = recs
                 .iter()
@@ -136,7 +144,7 @@ async fn warmup(
         }
     }
     println!("Warmup completed with {n} sequences. Starting main benchmark run...");
-    Ok(())
+    Ok(first_send)
 }
 
 fn progress_bar(req: &ServingRequest, n: usize) -> Option<ProgressBar> {
