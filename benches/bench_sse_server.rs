@@ -11,7 +11,10 @@ use std::io::Write;
 use std::time::Duration;
 
 fn main() {
-    let itl_us: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+    let itl_us: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
     let cfg = bench_support::Config {
         ttft_base: Duration::from_micros(itl_us),
         itl_base: Duration::from_micros(itl_us),

@@ -19,6 +19,7 @@ SERVER=$(cargo bench --no-run --bench bench_sse_server --message-format=json 2>/
   | jq -r 'select(.executable != null and .target.name == "bench_sse_server") | .executable')
 MATRIX=target/release/matrix
 
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 "$SERVER" 0 > "$OUT_DIR/url" &
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
@@ -37,11 +38,11 @@ run() { # rate num_prompts extra...
 echo
 echo "== rate sweep (5 s of arrivals each, capped at 20000 requests) =="
 printf "%10s %10s %12s %12s %12s %14s\n" rate completed late_p99_ms late_max_ms req_per_s out_tok_per_s
-for rate in 250 500 1000 2000 4000 8000; do
+for rate in ${RATES:-100 250 500 1000 2000}; do
   n=$(( rate * 5 )); [ $n -gt 20000 ] && n=20000
   run "$rate" "$n" | jq -r --arg r "$rate" \
     '[$r, .completed, (.schedule_lateness_p99_ms*1000|round/1000), (.schedule_lateness_max_ms*1000|round/1000), (.request_throughput|round), (.output_throughput|round)] | @tsv' \
-    | xargs printf "%10s %10s %12s %12s %12s %14s\n"
+    | xargs printf "%10s %10s %12s %12s %12s %14s\n" || echo "$rate: run failed"
 done
 
 echo

@@ -18,7 +18,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::record::RequestRecord;
+use super::record::{ErrorKind, Failure, RequestRecord};
 use super::request::Sender;
 
 /// How long before a deadline the dispatcher stops sleeping and spins.
@@ -61,9 +61,21 @@ pub async fn run(
     let handles = spawned.await.unwrap_or_default();
     let mut recs = Vec::with_capacity(handles.len());
     for h in handles {
-        recs.push(h.await.unwrap_or_default());
+        recs.push(h.await.unwrap_or_else(|e| lost(e.to_string())));
     }
     recs
+}
+
+/// The record of a request task that died (it cannot panic by design, but
+/// a runtime shutdown can cancel it): a transport failure, not a success.
+fn lost(why: String) -> RequestRecord {
+    RequestRecord {
+        failure: Some(Failure {
+            kind: ErrorKind::Transport,
+            message: format!("request task lost: {why}"),
+        }),
+        ..Default::default()
+    }
 }
 
 fn release(

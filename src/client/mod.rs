@@ -41,8 +41,20 @@ pub use batch::batch;
 pub use error::ClientError;
 pub use serving::serving;
 
+/// Raise the soft open-file limit to the hard one (as SGLang's
+/// `set_ulimit`): every in-flight stream holds a socket. Best effort.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 /// A multi-threaded runtime sized to the machine (at most 4 workers).
 fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
+    raise_nofile_limit();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 4);
