@@ -30,6 +30,9 @@ pub enum Command {
     /// The built-in SGLang simulator (no GPU needed).
     #[command(subcommand)]
     Sim(SimCommand),
+    /// The built-in load generator (SGLang bench_serving / one_batch_server).
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 /// Layer choices shared by `plan`, `run` and `show-config`. Each accepts a
@@ -156,4 +159,137 @@ pub enum SimCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// `matrix bench ...`: the built-in load generator.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Online serving benchmark (SGLang `bench_serving` flags and output).
+    Serving(Box<BenchServingArgs>),
+    /// One static batch per bsz x input x output (SGLang
+    /// `bench_one_batch_server` semantics) against a running server.
+    Batch(BenchBatchArgs),
+}
+
+/// Flags of `matrix bench serving`; names mirror SGLang's `bench_serving`.
+#[derive(Debug, Args)]
+pub struct BenchServingArgs {
+    /// API: sglang (/generate), openai (/v1/completions), openai-chat;
+    /// SGLang's names sglang-native, sglang-oai, sglang-oai-chat, vllm,
+    /// vllm-chat are accepted too.
+    #[arg(long, default_value = "sglang")]
+    pub backend: String,
+    /// Server URL, e.g. http://127.0.0.1:30000 (overrides --host/--port).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 30000)]
+    pub port: u16,
+    /// Seconds to wait for /v1/models or /health to answer 200.
+    #[arg(long, default_value_t = 60.0)]
+    pub ready_check_timeout_sec: f64,
+    /// random | random-ids | sharegpt.
+    #[arg(long, default_value = "random-ids")]
+    pub dataset_name: String,
+    /// Local ShareGPT JSON (nothing is downloaded).
+    #[arg(long)]
+    pub dataset_path: Option<Utf8PathBuf>,
+    /// Served model name [default: the first id of /v1/models].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Alias of --model (SGLang spelling).
+    #[arg(long, conflicts_with = "model")]
+    pub served_model_name: Option<String>,
+    /// Directory holding tokenizer.json (needed for text prompts).
+    #[arg(long)]
+    pub tokenizer: Option<Utf8PathBuf>,
+    #[arg(long, default_value_t = 1000)]
+    pub num_prompts: usize,
+    #[arg(long)]
+    pub sharegpt_output_len: Option<u32>,
+    #[arg(long)]
+    pub sharegpt_context_len: Option<u32>,
+    #[arg(long, default_value_t = 1024)]
+    pub random_input_len: u32,
+    #[arg(long, default_value_t = 1024)]
+    pub random_output_len: u32,
+    /// Lengths are uniform in [max(int(L*ratio), 1), L].
+    #[arg(long, default_value_t = 0.0)]
+    pub random_range_ratio: f64,
+    /// Requests per second (Poisson arrivals) or inf (all at once).
+    #[arg(long, default_value = "inf")]
+    pub request_rate: String,
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+    /// Append one JSON line of results to this file.
+    #[arg(long)]
+    pub output_file: Option<Utf8PathBuf>,
+    /// Add per-request arrays to the JSON line.
+    #[arg(long)]
+    pub output_details: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub disable_tqdm: bool,
+    /// Ask for whole responses instead of streams (TTFT = latency).
+    #[arg(long)]
+    pub disable_stream: bool,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Let requests stop at EOS (ignore_eos is on by default).
+    #[arg(long)]
+    pub disable_ignore_eos: bool,
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    /// JSON object merged into every request body.
+    #[arg(long, value_name = "JSON")]
+    pub extra_request_body: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub warmup_requests: usize,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 21600.0)]
+    pub request_timeout_sec: f64,
+    /// Vocabulary size for random ids when no --tokenizer is given.
+    #[arg(long, default_value_t = 32000)]
+    pub vocab_size: u32,
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+/// Flags of `matrix bench batch`; names mirror SGLang's one_batch_server.
+#[derive(Debug, Args)]
+pub struct BenchBatchArgs {
+    #[arg(long)]
+    pub base_url: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 30000)]
+    pub port: u16,
+    #[arg(long, default_value_t = 60.0)]
+    pub ready_check_timeout_sec: f64,
+    #[arg(long, default_value = "default")]
+    pub run_name: String,
+    #[arg(long, num_args = 1.., default_values_t = [1])]
+    pub batch_size: Vec<u32>,
+    #[arg(long, num_args = 1.., default_values_t = [1024])]
+    pub input_len: Vec<u32>,
+    #[arg(long, num_args = 1.., default_values_t = [16])]
+    pub output_len: Vec<u32>,
+    /// Append one JSON line per combination to this file.
+    #[arg(long)]
+    pub result_filename: Option<Utf8PathBuf>,
+    #[arg(long)]
+    pub skip_warmup: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 32000)]
+    pub vocab_size: u32,
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long)]
+    pub disable_ignore_eos: bool,
+    #[arg(long, default_value_t = 600.0)]
+    pub request_timeout_sec: f64,
 }

@@ -25,6 +25,8 @@ pub enum Error {
     Model(#[from] crate::model::ModelError),
     #[error(transparent)]
     Sim(#[from] crate::sim::SimError),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
     #[error("{context}")]
     Io {
         context: String,
@@ -42,6 +44,7 @@ impl Error {
             Error::Plan(e) => e.hint(),
             Error::Model(e) => e.hint(),
             Error::Sim(e) => e.hint(),
+            Error::Client(e) => e.hint(),
             Error::Io { .. } => None,
         }
     }
@@ -50,6 +53,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Sim(e) => e.exit_code(),
+            Error::Client(e) => e.exit_code(),
             Error::Io { .. } => EXIT_FAILED,
             _ => EXIT_USAGE,
         }

@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod app;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod matrix;

@@ -18,7 +18,7 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use cli::{Cli, Command, LayerArgs, SimCommand};
+use cli::{BenchCommand, Cli, Command, LayerArgs, SimCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,14 +37,15 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Plan(a) => {
             let input = plan_input(&root, a.input);
             let plan = matrix::app::plan(&input)?;
-            if a.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).unwrap_or_default()
-                );
-            } else {
-                print!("{}", matrix::plan::output::render(&plan));
-            }
+            write_stdout(|out| {
+                if a.json {
+                    serde_json::to_writer_pretty(&mut *out, &plan)
+                        .map_err(std::io::Error::other)?;
+                    writeln!(out)
+                } else {
+                    out.write_all(matrix::plan::output::render(&plan).as_bytes())
+                }
+            })?;
             Ok(0)
         }
         Command::ShowConfig(a) => {
@@ -82,6 +83,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Sim(SimCommand::LaunchServer { args }) => Ok(matrix::sim::launch_server(&args)?),
         Command::Sim(SimCommand::OneBatch { args }) => Ok(matrix::sim::one_batch(&args)?),
+        Command::Bench(b) => bench(b),
     }
 }
 
@@ -123,6 +125,93 @@ fn plan_input(root: &camino::Utf8Path, a: cli::PlanInputArgs) -> matrix::plan::P
             std::env::var("MATRIX_FLAGS").ok().as_deref(),
         ),
     }
+}
+
+/// `matrix bench serving|batch`: clap args → plain request → client.
+fn bench(cmd: BenchCommand) -> Result<i32, Error> {
+    use matrix::client::{self, args};
+    match cmd {
+        BenchCommand::Serving(a) => Ok(client::serving(&serving_request(*a)?)?),
+        BenchCommand::Batch(a) => Ok(client::batch(&args::BatchRequest {
+            base_url: args::base_url(a.base_url.as_deref(), &a.host, a.port),
+            ready_check_timeout_sec: a.ready_check_timeout_sec,
+            run_name: a.run_name,
+            batch_size: a.batch_size,
+            input_len: a.input_len,
+            output_len: a.output_len,
+            result_filename: a.result_filename,
+            skip_warmup: a.skip_warmup,
+            seed: a.seed,
+            vocab_size: a.vocab_size,
+            temperature: a.temperature,
+            disable_ignore_eos: a.disable_ignore_eos,
+            request_timeout_sec: a.request_timeout_sec,
+        })?),
+    }
+}
+
+fn serving_request(
+    a: cli::BenchServingArgs,
+) -> Result<matrix::client::ServingRequest, matrix::client::ClientError> {
+    use matrix::client::{ClientError, args};
+    let extra = match a.extra_request_body.as_deref() {
+        None => serde_json::Map::new(),
+        Some(s) => match serde_json::from_str(s) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => {
+                return Err(ClientError::bad_arg(
+                    "--extra-request-body",
+                    "must be a JSON object",
+                ));
+            }
+        },
+    };
+    Ok(matrix::client::ServingRequest {
+        backend: args::Backend::parse(&a.backend)?,
+        base_url: args::base_url(a.base_url.as_deref(), &a.host, a.port),
+        ready_check_timeout_sec: a.ready_check_timeout_sec,
+        model: a.model.or(a.served_model_name),
+        dataset: args::DatasetName::parse(&a.dataset_name)?,
+        dataset_path: a.dataset_path,
+        tokenizer: a.tokenizer,
+        num_prompts: a.num_prompts,
+        sharegpt_output_len: a.sharegpt_output_len,
+        sharegpt_context_len: a.sharegpt_context_len,
+        random_input_len: a.random_input_len,
+        random_output_len: a.random_output_len,
+        random_range_ratio: a.random_range_ratio,
+        request_rate: args::parse_rate(&a.request_rate)?,
+        max_concurrency: a.max_concurrency,
+        warmup_requests: a.warmup_requests,
+        seed: a.seed,
+        disable_ignore_eos: a.disable_ignore_eos,
+        disable_stream: a.disable_stream,
+        temperature: a.temperature,
+        top_p: a.top_p,
+        extra_request_body: extra,
+        output_file: a.output_file,
+        output_details: a.output_details,
+        disable_tqdm: a.disable_tqdm,
+        request_timeout_sec: a.request_timeout_sec,
+        vocab_size: a.vocab_size,
+        tag: a.tag,
+    })
+}
+
+/// Write to a buffered stdout: a 100 000-cell plan is hundreds of MB, and
+/// unbuffered line writes would dominate planning time.
+fn write_stdout<F>(f: F) -> Result<(), Error>
+where
+    F: FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+{
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    f(&mut out)
+        .and_then(|_| out.flush())
+        .map_err(|source| Error::Io {
+            context: "cannot write to stdout".into(),
+            source,
+        })
 }
 
 /// Print the error, its chain of causes, and a hint when the stage has one.

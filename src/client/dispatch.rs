@@ -1,0 +1,114 @@
+//! The dispatcher: releases requests at their scheduled absolute instants.
+//!
+//! It runs on a blocking-pool thread, not on the async workers: it sleeps
+//! with the OS timer (µs resolution, unlike tokio's 1 ms wheel) until just
+//! before each due instant, spins the last stretch, then spawns the request
+//! task. Due instants are `start + offset[i]`, computed up front, so a late
+//! wake-up never delays the requests after it. With `--max-concurrency` a
+//! request waits for a free slot; its due time is then the later of its
+//! schedule and the moment the slot freed (so lateness measures the client,
+//! not the cap).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indicatif::ProgressBar;
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use super::record::{ErrorKind, Failure, RequestRecord};
+use super::request::Sender;
+
+/// How long before a deadline the dispatcher stops sleeping and spins.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// One request ready to go.
+pub struct Job {
+    pub body: Bytes,
+    pub prompt_len: u32,
+    /// Seconds after the run start.
+    pub offset_s: f64,
+}
+
+/// Block the current (non-async) thread until `deadline`.
+pub fn wait_until(deadline: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        let left = deadline - now;
+        if left > SPIN {
+            std::thread::sleep(left - SPIN);
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Release every job on schedule; returns the records in job order.
+pub async fn run(
+    jobs: Vec<Job>,
+    sender: Sender,
+    max_concurrency: Option<usize>,
+    progress: Option<ProgressBar>,
+) -> Vec<RequestRecord> {
+    let handle = Handle::current();
+    let sem = max_concurrency.map(|c| Arc::new(Semaphore::new(c)));
+    let spawned = tokio::task::spawn_blocking(move || release(jobs, sender, sem, progress, handle));
+    let handles = spawned.await.unwrap_or_default();
+    let mut recs = Vec::with_capacity(handles.len());
+    for h in handles {
+        recs.push(h.await.unwrap_or_else(|e| lost(e.to_string())));
+    }
+    recs
+}
+
+/// The record of a request task that died (it cannot panic by design, but
+/// a runtime shutdown can cancel it): a transport failure, not a success.
+fn lost(why: String) -> RequestRecord {
+    RequestRecord {
+        failure: Some(Failure {
+            kind: ErrorKind::Transport,
+            message: format!("request task lost: {why}"),
+        }),
+        ..Default::default()
+    }
+}
+
+fn release(
+    jobs: Vec<Job>,
+    sender: Sender,
+    sem: Option<Arc<Semaphore>>,
+    progress: Option<ProgressBar>,
+    handle: Handle,
+) -> Vec<JoinHandle<RequestRecord>> {
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let due = start + Duration::from_secs_f64(job.offset_s);
+        wait_until(due);
+        let permit = sem
+            .as_ref()
+            .and_then(|s| handle.block_on(s.clone().acquire_owned()).ok());
+        let due = due.max(if permit.is_some() {
+            Instant::now()
+        } else {
+            due
+        });
+        let scheduled_us = due.saturating_duration_since(sender.epoch).as_micros() as u64;
+        let sender = sender.clone();
+        let pb = progress.clone();
+        out.push(handle.spawn(async move {
+            let rec = sender.send(job.body, job.prompt_len, scheduled_us).await;
+            drop(permit);
+            if let Some(pb) = pb {
+                pb.inc(1);
+            }
+            rec
+        }));
+    }
+    out
+}

@@ -1,0 +1,66 @@
+//! `matrix bench`: the built-in load generator.
+//!
+//! Two entry points, both taking plain request structs (see [`args`]):
+//!
+//! - [`serving`]: SGLang `bench_serving` semantics — a dataset of prompts
+//!   sent on a seeded Poisson (or all-at-once) schedule to `/generate` or an
+//!   OpenAI-compatible endpoint, streamed, timed per chunk, summarised with
+//!   SGLang's labels and JSON keys.
+//! - [`batch`]: SGLang `bench_one_batch_server` semantics — one static batch
+//!   per batch size × input length × output length, with prefill / decode /
+//!   total latency and throughput.
+//!
+//! Files, one noun each: [`args`] request types, [`dataset`] prompts,
+//! [`arrivals`] the schedule, [`dispatch`] releasing requests on time,
+//! [`http`] the pooled client, [`sse`] + [`chunk`] stream parsing,
+//! [`request`] one timed request, [`record`] what it leaves, [`metrics`] +
+//! [`stats`] the numbers, [`report`] + [`pyjson`] the output.
+
+pub mod args;
+pub mod arrivals;
+pub mod batch;
+pub mod chunk;
+pub mod dataset;
+pub mod dispatch;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod payload;
+pub mod pyjson;
+pub mod ready;
+pub mod record;
+pub mod report;
+pub mod request;
+pub mod serving;
+pub mod sse;
+pub mod stats;
+pub mod tokenizer;
+
+pub use args::{BatchRequest, ServingRequest};
+pub use batch::batch;
+pub use error::ClientError;
+pub use serving::serving;
+
+/// Raise the soft open-file limit to the hard one (as SGLang's
+/// `set_ulimit`): every in-flight stream holds a socket. Best effort.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// A multi-threaded runtime sized to the machine (at most 4 workers).
+fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
+    raise_nofile_limit();
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(ClientError::Runtime)
+}

@@ -1,0 +1,185 @@
+//! `matrix bench serving`: SGLang `bench_serving` semantics, run by matrix.
+//!
+//! Order of work: wait for the server → model name → prompts → request
+//! bodies (all serialized up front) → warmup → the measured run on the
+//! precomputed schedule → metrics → summary block, lateness section and
+//! `--output-file` JSON line.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::args::{Api, ServingRequest};
+use super::dataset::{self, Prompt};
+use super::dispatch::{self, Job};
+use super::http::Http;
+use super::metrics::{self, Metrics};
+use super::payload::{self, BodyOptions};
+use super::request::Sender;
+use super::tokenizer::Tok;
+use super::{ClientError, arrivals, pyjson, ready, report};
+
+/// Run the benchmark; returns the exit code (0) or the error.
+pub fn serving(req: &ServingRequest) -> Result<i32, ClientError> {
+    req.validate()?;
+    let rt = super::runtime()?;
+    rt.block_on(run(req))
+}
+
+async fn run(req: &ServingRequest) -> Result<i32, ClientError> {
+    let entered = Instant::now();
+    let http = Http::new();
+    ready::wait_ready(&http, &req.base_url, req.ready_check_timeout_sec).await?;
+    let model = resolve_model(req, &http).await?;
+    let tok = req.tokenizer.as_deref().map(Tok::load).transpose()?;
+    let prompts = dataset::load(req, tok.as_ref())?;
+    drop(tok);
+    if prompts.is_empty() {
+        return Err(ClientError::bad_arg(
+            "--dataset-path",
+            "the dataset yielded no prompts",
+        ));
+    }
+    print_token_totals(&prompts);
+    let opts = BodyOptions {
+        api: req.backend.api,
+        model: &model,
+        stream: !req.disable_stream,
+        ignore_eos: !req.disable_ignore_eos,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        extra: &req.extra_request_body,
+    };
+    let sender = Sender {
+        http: http.clone(),
+        url: format!("{}{}", req.base_url, req.backend.api.path()),
+        api: req.backend.api,
+        stream: !req.disable_stream,
+        timeout: Duration::from_secs_f64(req.request_timeout_sec),
+        epoch: Instant::now(),
+    };
+    let warm_send = warmup(req, &opts, &prompts[0], &sender).await?;
+    let sender_epoch = sender.epoch;
+    let jobs = jobs(req, &opts, &prompts);
+    let progress = progress_bar(req, jobs.len());
+    let recs = dispatch::run(jobs, sender, req.max_concurrency, progress.clone()).await;
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    let mut m = metrics::compute(&recs, metrics::span_s(&recs).max(1e-9));
+    let first_us = warm_send.or_else(|| recs.iter().map(|r| r.send_us).min());
+    let to_epoch = sender_epoch.duration_since(entered).as_secs_f64() * 1e3;
+    m.startup_ms = first_us.map_or(f64::NAN, |us| to_epoch + us as f64 * 1e-3);
+    print!("{}", report::summary(req, &m));
+    print!("{}", report::lateness(&m));
+    if let Some(path) = &req.output_file {
+        let info = ready::server_info(&http, &req.base_url).await;
+        append_line(
+            path,
+            &pyjson::to_line(&report::json_line(req, &m, info, &recs)),
+        )?;
+    }
+    finish(&m, recs.len())
+}
+
+async fn resolve_model(req: &ServingRequest, http: &Http) -> Result<String, ClientError> {
+    match (&req.model, req.backend.api) {
+        (Some(m), _) => Ok(m.clone()),
+        // /generate needs no model name; ask anyway, for the body's sake.
+        (None, Api::Generate) => Ok(ready::discover_model(http, &req.base_url)
+            .await
+            .unwrap_or_default()),
+        (None, _) => ready::discover_model(http, &req.base_url).await,
+    }
+}
+
+fn print_token_totals(prompts: &[Prompt]) {
+    let input: u64 = prompts.iter().map(|p| p.prompt_len as u64).sum();
+    let output: u64 = prompts.iter().map(|p| p.output_len as u64).sum();
+    println!("#Input tokens: {input}");
+    println!("#Output tokens: {output}");
+}
+
+fn jobs(req: &ServingRequest, opts: &BodyOptions<'_>, prompts: &[Prompt]) -> Vec<Job> {
+    let offsets = arrivals::schedule(prompts.len(), req.request_rate, req.seed);
+    prompts
+        .iter()
+        .zip(offsets)
+        .map(|(p, offset_s)| Job {
+            body: payload::body(opts, p, p.output_len),
+            prompt_len: p.prompt_len,
+            offset_s,
+        })
+        .collect()
+}
+
+/// SGLang's warmup: `n` copies of the first prompt, output capped at 32.
+/// Returns the first warmup send time (µs since the sender's epoch).
+async fn warmup(
+    req: &ServingRequest,
+    opts: &BodyOptions<'_>,
+    first: &Prompt,
+    sender: &Sender,
+) -> Result<Option<u64>, ClientError> {
+    let mut first_send = None;
+    let n = req.warmup_requests;
+    println!("Starting warmup with {n} sequences...");
+    if n > 0 {
+        let body: Bytes = payload::body(opts, first, first.output_len.min(32));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (s, b) = (sender.clone(), body.clone());
+            set.spawn(async move { s.send(b, 0, 0).await });
+        }
+        let recs = set.join_all().await;
+        first_send = recs.iter().map(|r| r.send_us).min();
+        if !recs.iter().any(|r| r.success()) {
+            let first = recs
+                .iter()
+                .find_map(|r| r.failure.as_ref().map(|f| f.message.clone()))
+                .unwrap_or_default();
+            return Err(ClientError::WarmupFailed { first });
+        }
+    }
+    println!("Warmup completed with {n} sequences. Starting main benchmark run...");
+    Ok(first_send)
+}
+
+fn progress_bar(req: &ServingRequest, n: usize) -> Option<ProgressBar> {
+    if req.disable_tqdm || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new(n as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{percent:>3}%|{wide_bar}| {pos}/{len} [{elapsed_precise}<{eta_precise}]",
+    ) {
+        pb.set_style(style);
+    }
+    Some(pb)
+}
+
+/// Append one line to `path`, creating it if needed.
+pub(super) fn append_line(path: &camino::Utf8Path, line: &str) -> Result<(), ClientError> {
+    let io = |source| ClientError::Io {
+        context: format!("cannot append to {path}"),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    writeln!(f, "{line}").map_err(io)
+}
+
+fn finish(m: &Metrics, total: usize) -> Result<i32, ClientError> {
+    if m.completed == 0 {
+        return Err(ClientError::AllFailed {
+            count: total,
+            first: m.first_error.clone().unwrap_or_default(),
+        });
+    }
+    Ok(0)
+}
