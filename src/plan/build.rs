@@ -476,93 +476,136 @@ impl<'a> Planner<'a> {
 
     /// Cells of a group, with their client commands in serving mode. Client
     /// and results templates compile once per group; each cell renders them
-    /// with its workload over the group's variables.
+    /// with its workload over the group's variables. Large groups render in
+    /// parallel chunks (cells are independent; order is kept).
     fn plan_cells(
         &self,
         cells: &[&Cell],
         mode: &str,
         group_ctx: &Mj,
     ) -> Result<Vec<PlanCell>, PlanError> {
+        if mode == "latency" {
+            return Ok(cells.iter().map(|c| plan_cell(c, None, None)).collect());
+        }
         let spec = self.profile.mode(mode)?;
         let origin = |p: &str| self.profile.origin(p);
-        let mut compiled: IndexMap<String, Compiled<'_>> = IndexMap::new();
-        let results = match (&spec.results, mode) {
-            (Some(r), "serving") => Some((
+        let mut clients: IndexMap<String, Compiled<'_>> = IndexMap::new();
+        for c in cells {
+            let kind = client_kind(c);
+            if clients.contains_key(kind) {
+                continue;
+            }
+            let cspec = spec.client.get(kind).ok_or_else(|| PlanError::Template {
+                origin: origin(&format!("modes.{mode}.client")),
+                template: kind.to_string(),
+                message: format!(
+                    "engine `{}` has no `{kind}` client for {mode} mode",
+                    self.profile.name
+                ),
+            })?;
+            let compiled = compile(
+                self.env,
+                cspec,
+                &origin,
+                &format!("modes.{mode}.client.{kind}"),
+            )?;
+            clients.insert(kind.to_string(), compiled);
+        }
+        let results = match &spec.results {
+            Some(r) => Some((
                 compile_text_spec(
                     self.env,
                     &r.file,
                     &origin,
                     &format!("modes.{mode}.results.file"),
                 )?,
-                r,
+                r.format.as_str(),
             )),
-            _ => None,
+            None => None,
         };
-        let mut out = Vec::with_capacity(cells.len());
-        for c in cells {
-            let mut client = None;
-            let mut cell_results = None;
-            if mode != "latency" {
-                let kind = c
-                    .workload
-                    .get("client")
-                    .and_then(Value::as_str)
-                    .unwrap_or("builtin");
-                if !compiled.contains_key(kind) {
-                    let cspec = spec.client.get(kind).ok_or_else(|| PlanError::Template {
-                        origin: origin(&format!("modes.{mode}.client")),
-                        template: kind.to_string(),
-                        message: format!(
-                            "engine `{}` has no `{kind}` client for {mode} mode",
-                            self.profile.name
-                        ),
-                    })?;
-                    compiled.insert(
-                        kind.to_string(),
-                        compile(
-                            self.env,
-                            cspec,
-                            &origin,
-                            &format!("modes.{mode}.client.{kind}"),
-                        )?,
-                    );
-                }
-                let ctx = scope::cell_vars(&c.workload, group_ctx, Some(&c.id));
-                let (argv, env) = compiled[kind].render(&ctx)?;
-                if kind == "engine" {
-                    if let Some(table) = &self.flags.client {
-                        let skip = argv
-                            .iter()
-                            .position(|a| a.starts_with("--"))
-                            .unwrap_or(argv.len());
-                        check_argv(
-                            &argv,
-                            skip,
-                            table,
-                            &[],
-                            &origin(&format!("modes.{mode}.client.{kind}.argv")),
-                        )?;
-                    }
-                }
-                client = Some(Command { argv, env });
-                if let Some((t, r)) = &results {
-                    let (file, _) = t.render(&ctx)?;
-                    cell_results = Some(Results {
-                        file: file.concat(),
-                        format: r.format.clone(),
-                    });
-                }
-            }
-            out.push(PlanCell {
-                id: c.id.clone(),
-                axes: c.axes.clone(),
-                workload: c.workload.clone(),
-                client,
-                results: cell_results,
-            });
-        }
-        Ok(out)
+        let renderer = CellRenderer {
+            clients: &clients,
+            results: results.as_ref(),
+            client_table: self.flags.client.as_ref(),
+            argv_origin: origin(&format!("modes.{mode}.client.engine.argv")),
+            group_ctx,
+        };
+        render_parallel(cells, &renderer)
     }
+}
+
+/// Renders the client command and results file of serving cells.
+struct CellRenderer<'a, 'e> {
+    clients: &'a IndexMap<String, Compiled<'e>>,
+    results: Option<&'a (Compiled<'e>, &'a str)>,
+    client_table: Option<&'a super::flags::FlagTable>,
+    argv_origin: Origin,
+    group_ctx: &'a Mj,
+}
+
+impl CellRenderer<'_, '_> {
+    fn render(&self, c: &Cell) -> Result<PlanCell, PlanError> {
+        let kind = client_kind(c);
+        let ctx = scope::cell_vars(&c.workload, self.group_ctx, Some(&c.id));
+        let (argv, env) = self.clients[kind].render(&ctx)?;
+        if let (Some(table), "engine") = (self.client_table, kind) {
+            let skip = argv
+                .iter()
+                .position(|a| a.starts_with("--"))
+                .unwrap_or(argv.len());
+            check_argv(&argv, skip, table, &[], &self.argv_origin)?;
+        }
+        let results = match self.results {
+            Some((t, format)) => Some(Results {
+                file: t.render(&ctx)?.0.concat(),
+                format: format.to_string(),
+            }),
+            None => None,
+        };
+        Ok(plan_cell(c, Some(Command { argv, env }), results))
+    }
+}
+
+fn client_kind(c: &Cell) -> &str {
+    c.workload
+        .get("client")
+        .and_then(Value::as_str)
+        .unwrap_or("builtin")
+}
+
+fn plan_cell(c: &Cell, client: Option<Command>, results: Option<Results>) -> PlanCell {
+    PlanCell {
+        id: c.id.clone(),
+        axes: c.axes.clone(),
+        workload: c.workload.clone(),
+        client,
+        results,
+    }
+}
+
+/// Render cells on every core when there are many; the first error wins.
+fn render_parallel(cells: &[&Cell], r: &CellRenderer<'_, '_>) -> Result<Vec<PlanCell>, PlanError> {
+    const MIN_CHUNK: usize = 2048;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || cells.len() < 2 * MIN_CHUNK {
+        return cells.iter().map(|c| r.render(c)).collect();
+    }
+    let chunk = cells.len().div_ceil(threads).max(MIN_CHUNK);
+    let parts: Vec<Result<Vec<PlanCell>, PlanError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = cells
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|c| r.render(c)).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(cells.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }
 
 /// One template string as a one-item command (rendered as one argument).

@@ -186,8 +186,9 @@ pub struct Compiled<'env> {
 
 enum Item<'env> {
     Literal(String),
-    /// `{{ a.b.c }}`: looked up directly, no template VM (same output).
-    Path(Vec<String>, String, Origin),
+    /// Literal text and `{{ a.b.c }}` lookups only: rendered without the
+    /// template VM (same output), since most argv items are just that.
+    Parts(Vec<Part>, String, Origin),
     Template(minijinja::Template<'env, 'env>, String, Origin),
     Splice(minijinja::Expression<'env, 'env>, String, Origin),
 }
@@ -248,11 +249,11 @@ fn compile_text<'env>(
     if !s.contains("{{") && !s.contains("{%") && !s.contains("{#") {
         return Ok(Item::Literal(s.to_string()));
     }
-    if let Some(path) = simple_path(s) {
+    if let Some(parts) = simple_parts(s) {
         // Still compile it, so syntax is checked the same way.
         env.template_from_str(s)
             .map_err(|e| template_error(s, e, origin.clone(), None))?;
-        return Ok(Item::Path(path, s.to_string(), origin));
+        return Ok(Item::Parts(parts, s.to_string(), origin));
     }
     let t = env
         .template_from_str(s)
@@ -291,19 +292,19 @@ fn render_item(item: &Item<'_>, ctx: &Mj, out: &mut Vec<String>) -> Result<(), P
     };
     match item {
         Item::Literal(s) => out.push(s.clone()),
-        Item::Path(path, src, origin) => {
-            let mut v = ctx.clone();
-            for seg in path {
-                v = v.get_attr(seg).map_err(|e| err(src, e, origin))?;
-                if v.is_undefined() {
-                    let e = minijinja::Error::new(
-                        minijinja::ErrorKind::UndefinedError,
-                        "undefined value",
-                    );
-                    return Err(err(src, e, origin));
+        Item::Parts(parts, src, origin) => {
+            let mut text = String::new();
+            for part in parts {
+                match part {
+                    Part::Text(t) => text.push_str(t),
+                    Part::Path(path) => {
+                        let v = lookup(ctx, path).map_err(|e| err(src, e, origin))?;
+                        use std::fmt::Write;
+                        let _ = write!(text, "{v}");
+                    }
                 }
             }
-            out.push(v.to_string());
+            out.push(text);
         }
         Item::Template(t, src, origin) => out.push(t.render(ctx).map_err(|e| err(src, e, origin))?),
         Item::Splice(expr, src, origin) => {
@@ -327,9 +328,39 @@ fn render_item(item: &Item<'_>, ctx: &Mj, out: &mut Vec<String>) -> Result<(), P
     Ok(())
 }
 
-/// `{{ name }}` or `{{ a.b }}` alone: the dotted path, else `None`.
-fn simple_path(s: &str) -> Option<Vec<String>> {
-    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+/// One piece of a simple template.
+enum Part {
+    Text(String),
+    Path(Vec<String>),
+}
+
+/// Split a template into literal text and `{{ a.b }}` lookups; `None` when
+/// it uses anything else (filters, expressions, blocks, comments).
+fn simple_parts(s: &str) -> Option<Vec<Part>> {
+    if s.contains("{%") || s.contains("{#") {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            parts.push(Part::Text(rest[..start].to_string()));
+        }
+        let end = rest[start..].find("}}")? + start;
+        parts.push(Part::Path(simple_path(rest[start + 2..end].trim())?));
+        rest = &rest[end + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_string()));
+    }
+    Some(parts)
+}
+
+/// `name` or `a.b.c`: the dotted path, else `None`.
+fn simple_path(inner: &str) -> Option<Vec<String>> {
     let ok = !inner.is_empty()
         && inner.split('.').all(|seg| {
             let mut c = seg.chars();
@@ -338,6 +369,21 @@ fn simple_path(s: &str) -> Option<Vec<String>> {
                 && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
         });
     ok.then(|| inner.split('.').map(str::to_string).collect())
+}
+
+/// Follow a dotted path; undefined anywhere is an error (strict templates).
+fn lookup(ctx: &Mj, path: &[String]) -> Result<Mj, minijinja::Error> {
+    let mut v = ctx.clone();
+    for seg in path {
+        v = v.get_attr(seg)?;
+        if v.is_undefined() {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::UndefinedError,
+                "undefined value",
+            ));
+        }
+    }
+    Ok(v)
 }
 
 /// A template value as one argument.
@@ -453,17 +499,19 @@ mod tests {
     #[test]
     fn simple_paths_render_like_templates() {
         assert_eq!(
-            simple_path("{{ run.host }}"),
+            simple_path("run.host"),
             Some(vec!["run".into(), "host".into()])
         );
-        assert_eq!(simple_path("{{x}}"), Some(vec!["x".into()]));
-        assert_eq!(simple_path("{{ x | default(1) }}"), None);
-        assert_eq!(simple_path("{{ a }}/{{ b }}"), None);
+        assert!(simple_parts("{{x}}").is_some());
+        assert!(simple_parts("{{ a }}/{{ b.c }}.jsonl").is_some());
+        assert!(simple_parts("{{ x | default(1) }}").is_none());
+        assert!(simple_parts("{% if a %}b{% endif %}").is_none());
+        assert!(simple_parts("a }} b").is_none());
         let env = crate::matrix::scope::environment();
         let spec = CommandSpec {
             argv: vec![
                 ArgItem::Text("{{ a.b }}".into()),
-                ArgItem::Text("{{ a.b }}!".into()),
+                ArgItem::Text("{{ a.b }}!/{{f}}".into()),
                 ArgItem::Text("{{ f }}".into()),
             ],
             env: IndexMap::new(),
@@ -474,7 +522,15 @@ mod tests {
         };
         let c = compile(&env, &spec, &origin, "x").unwrap();
         let ctx = Mj::from_serialize(json!({"a": {"b": 3}, "f": 0.5}));
-        assert_eq!(c.render(&ctx).unwrap().0, vec!["3", "3!", "0.5"]);
+        let fast = c.render(&ctx).unwrap().0;
+        assert_eq!(fast, vec!["3", "3!/0.5", "0.5"]);
+        // Same output as the template VM.
+        for (item, out) in spec.argv.iter().zip(&fast) {
+            let ArgItem::Text(t) = item else {
+                unreachable!()
+            };
+            assert_eq!(&env.render_str(t, &ctx).unwrap(), out);
+        }
         let bad = Mj::from_serialize(json!({"a": {}}));
         assert!(c.render(&bad).is_err());
     }
