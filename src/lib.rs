@@ -14,6 +14,7 @@ pub mod error;
 pub mod matrix;
 pub mod model;
 pub mod plan;
+pub mod run;
 pub mod sim;
 
 pub use error::Error;

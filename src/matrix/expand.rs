@@ -47,7 +47,7 @@ pub struct ExpandInput {
 }
 
 /// A cell removed by a constraint, kept for the plan's report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Pruned {
     pub axes: IndexMap<String, Value>,
     pub constraint: String,

@@ -10,7 +10,7 @@ use crate::config::JsonMap;
 use crate::matrix::expand::Pruned;
 
 /// Everything `matrix plan` prints and `matrix run` executes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Plan {
     pub run_id: String,
     pub run_dir: String,
@@ -32,7 +32,7 @@ impl Plan {
 }
 
 /// Cells that share one launch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Group {
     pub id: String,
     pub engine: String,
@@ -58,7 +58,7 @@ pub struct Group {
     pub cells: Vec<PlanCell>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Layers {
     pub base: String,
     pub deploy: Option<String>,
@@ -67,33 +67,33 @@ pub struct Layers {
 }
 
 /// A process to start: argv (never a shell string) and extra environment.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Command {
     pub argv: Vec<String>,
     pub env: IndexMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Ready {
     pub url: String,
     pub log: Option<String>,
     pub timeout_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Results {
     pub file: String,
     pub format: String,
 }
 
 /// The staged model folder: `config_<mconf>.json` presented as config.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ModelStage {
     pub source: String,
     pub dir: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PlanCell {
     pub id: String,
     pub axes: Arc<IndexMap<String, Value>>,
