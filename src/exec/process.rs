@@ -135,7 +135,19 @@ impl Child {
         }
         // Spawn and register with Ctrl-C blocked, so a second Ctrl-C cannot
         // fall between the two and miss this group.
-        let inner = with_stop_signals_blocked(|| {
+        let inner = with_stop_signals_blocked(|old_mask| {
+            // SAFETY: between fork and exec only async-signal-safe calls:
+            // pthread_sigmask is one, and it allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || {
+                    nix::sys::signal::pthread_sigmask(
+                        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                        Some(&old_mask),
+                        None,
+                    )
+                    .map_err(std::io::Error::from)
+                });
+            }
             let child = cmd.spawn()?;
             GROUPS.register(child.id() as i32);
             Ok(child)

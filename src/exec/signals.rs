@@ -237,26 +237,20 @@ pub fn install() -> Result<StopFlag, ExecError> {
 /// Run `f` with SIGINT and SIGTERM blocked on this thread, so that a
 /// signal cannot land between a spawn and the registration of its group
 /// (the handler would then miss that group). A blocked signal is delivered
-/// as soon as the mask is restored. `std::process::Command` clears the mask
-/// in the child, so children do not inherit the block.
-pub(crate) fn with_stop_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+/// as soon as the mask is restored. `f` gets the mask to restore: a child
+/// inherits the mask of the thread that forks it, so the spawn must put
+/// the old mask back in the child (see [`super::process`]), or SIGTERM
+/// would stay blocked there forever.
+pub(crate) fn with_stop_signals_blocked<T>(f: impl FnOnce(SigSet) -> T) -> T {
+    use nix::sys::signal::{SigmaskHow, pthread_sigmask};
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
     let mut old = SigSet::empty();
-    let blocked = nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_BLOCK,
-        Some(&set),
-        Some(&mut old),
-    )
-    .is_ok();
-    let out = f();
+    let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok();
+    let out = f(old);
     if blocked {
-        let _ = nix::sys::signal::pthread_sigmask(
-            nix::sys::signal::SigmaskHow::SIG_SETMASK,
-            Some(&old),
-            None,
-        );
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     }
     out
 }
