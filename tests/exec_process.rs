@@ -308,7 +308,7 @@ fn run_cmd_stops_on_the_flag() {
 #[test]
 fn children_do_not_inherit_a_blocked_signal_mask() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = sh(dir.path(), "c", "grep SigBlk /proc/$$/status");
+    let spec = sh(dir.path(), "c", "exec grep SigBlk /proc/self/status");
     let r = run_cmd(&spec, START, GRACE, StopFlag::detached()).unwrap();
     assert!(matches!(r, CmdOutcome::Exited(s) if s.success()), "{r:?}");
     let log = std::fs::read_to_string(dir.path().join("c.log")).unwrap();

@@ -34,7 +34,9 @@ pub const OOM_MARKERS: &[&str] = &[
 /// How many log lines the failure outcomes carry.
 pub const TAIL_LINES: usize = 40;
 
-/// What "ready" means for one server.
+/// What "ready" means for one server: every condition that is set must
+/// hold (with neither `url` nor `log_pattern`, a child that is still alive
+/// at the first poll is ready).
 #[derive(Debug, Clone)]
 pub struct ReadyCheck {
     /// `http://host:port/path` that must answer 200 (None: no HTTP check,
