@@ -27,6 +27,8 @@ pub enum Error {
     Sim(#[from] crate::sim::SimError),
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
     #[error("{context}")]
     Io {
         context: String,
@@ -45,6 +47,7 @@ impl Error {
             Error::Model(e) => e.hint(),
             Error::Sim(e) => e.hint(),
             Error::Client(e) => e.hint(),
+            Error::Exec(e) => e.hint(),
             Error::Io { .. } => None,
         }
     }
@@ -54,6 +57,7 @@ impl Error {
         match self {
             Error::Sim(e) => e.exit_code(),
             Error::Client(e) => e.exit_code(),
+            Error::Exec(e) => e.exit_code(),
             Error::Io { .. } => EXIT_FAILED,
             _ => EXIT_USAGE,
         }

@@ -1,6 +1,6 @@
 //! matrix: declarative, reproducible benchmark sweeps of LLM inference servers.
 //!
-//! Data flow: cli → [`config`] → [`matrix`] → [`plan`] → exec → record → report.
+//! Data flow: cli → [`config`] → [`matrix`] → [`plan`] → [`exec`] → record → report.
 //! Side modules: [`model`] (cost model), [`sim`] (simulated engine).
 
 // Errors carry file, line, key and hint so users can act on them; they are
@@ -11,6 +11,7 @@ pub mod app;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod matrix;
 pub mod model;
 pub mod plan;

@@ -1,0 +1,57 @@
+//! Shared helpers for the `exec_*` tests: a simulator launch spec with a
+//! tiny model at time scale 0.01, free ports, temp dirs. Every test holds
+//! its children as `matrix::exec::Child`, whose Drop SIGKILLs the group, so
+//! a failing assertion never leaves a server behind.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use matrix::exec::{ReadyCheck, Spec};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_matrix"))
+}
+
+pub fn model_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim/qwen3-2l")
+}
+
+/// A port that was free a moment ago (bind to :0, read it, release it).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind :0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// `matrix sim launch-server` on `port`, logging to `dir/server.log`, with
+/// `faults` in `MATRIX_SIM_FAULT` (none when empty).
+pub fn sim_server(dir: &Path, port: u16, faults: &str) -> Spec {
+    let spec = Spec::new(
+        [
+            bin().into_os_string(),
+            "sim".into(),
+            "launch-server".into(),
+            "--model-path".into(),
+            model_dir().into_os_string(),
+            "--port".into(),
+            port.to_string().into(),
+        ],
+        dir.join("server.log"),
+    )
+    .env("MATRIX_SIM_TIME_SCALE", "0.01")
+    .env_remove("MATRIX_SIM_FAULT");
+    if faults.is_empty() {
+        spec
+    } else {
+        spec.env("MATRIX_SIM_FAULT", faults)
+    }
+}
+
+/// `sh -c script`, logging to `dir/<name>.log`.
+pub fn sh(dir: &Path, name: &str, script: &str) -> Spec {
+    Spec::new(["sh", "-c", script], dir.join(format!("{name}.log")))
+}
+
+pub fn health(port: u16, timeout: Duration) -> ReadyCheck {
+    ReadyCheck::http(format!("http://127.0.0.1:{port}/health"), timeout)
+}
