@@ -27,6 +27,10 @@ pub enum Error {
     Sim(#[from] crate::sim::SimError),
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
+    #[error(transparent)]
+    Parse(#[from] crate::parse::ParseError),
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
     #[error("{context}")]
     Io {
         context: String,
@@ -45,6 +49,8 @@ impl Error {
             Error::Model(e) => e.hint(),
             Error::Sim(e) => e.hint(),
             Error::Client(e) => e.hint(),
+            Error::Parse(e) => e.hint(),
+            Error::Record(e) => e.hint(),
             Error::Io { .. } => None,
         }
     }
@@ -54,6 +60,8 @@ impl Error {
         match self {
             Error::Sim(e) => e.exit_code(),
             Error::Client(e) => e.exit_code(),
+            Error::Parse(e) => e.exit_code(),
+            Error::Record(e) => e.exit_code(),
             Error::Io { .. } => EXIT_FAILED,
             _ => EXIT_USAGE,
         }

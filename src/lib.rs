@@ -1,7 +1,8 @@
 //! matrix: declarative, reproducible benchmark sweeps of LLM inference servers.
 //!
 //! Data flow: cli → [`config`] → [`matrix`] → [`plan`] → exec → record → report.
-//! Side modules: [`model`] (cost model), [`sim`] (simulated engine).
+//! Side modules: [`model`] (cost model), [`sim`] (simulated engine),
+//! [`parse`] (engine outputs → metrics), [`record`] (results on disk).
 
 // Errors carry file, line, key and hint so users can act on them; they are
 // built once per failed run, so their size on the stack does not matter.
@@ -13,7 +14,9 @@ pub mod config;
 pub mod error;
 pub mod matrix;
 pub mod model;
+pub mod parse;
 pub mod plan;
+pub mod record;
 pub mod sim;
 
 pub use error::Error;
