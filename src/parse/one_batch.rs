@@ -142,13 +142,22 @@ pub fn parse_result_jsonl(text: &str, source: &str) -> Result<Vec<LatencyResult>
 struct Printed {
     line: usize,
     prefill: (f64, f64),
+    /// Half a unit in the last printed digit of each prefill number.
+    prefill_err: (f64, f64),
     /// From `Decode N. Batch size: B, ...` lines.
     decode_bs: Option<u64>,
     median: Option<(f64, f64)>,
 }
 
+/// A printed (latency, throughput) pair and its rounding errors.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    value: (f64, f64),
+    err: (f64, f64),
+}
+
 enum Seen {
-    Result(Printed, (f64, f64)),
+    Result(Printed, Pair),
     Skipped(Skipped),
 }
 
@@ -229,7 +238,8 @@ fn scan(text: &str, source: &str) -> Result<Vec<Seen>, ParseError> {
             let pair = two_numbers(rest).ok_or_else(|| layout("cannot read `Prefill.` numbers"))?;
             cur = Some(Printed {
                 line: n,
-                prefill: pair,
+                prefill: pair.value,
+                prefill_err: pair.err,
                 ..Printed::default()
             });
         } else if let Some(rest) =
@@ -238,8 +248,11 @@ fn scan(text: &str, source: &str) -> Result<Vec<Seen>, ParseError> {
             let p = cur
                 .as_mut()
                 .ok_or_else(|| layout("`Decode.` line without a `Prefill.` line"))?;
-            p.median =
-                Some(two_numbers(rest).ok_or_else(|| layout("cannot read `Decode.` numbers"))?);
+            p.median = Some(
+                two_numbers(rest)
+                    .ok_or_else(|| layout("cannot read `Decode.` numbers"))?
+                    .value,
+            );
         } else if let Some(rest) = after(l, ". Batch size:").filter(|_| l.starts_with("Decode ")) {
             if let Some(p) = cur.as_mut() {
                 p.decode_bs = rest.split(',').next().and_then(|b| b.trim().parse().ok());
@@ -260,15 +273,26 @@ fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
     line.find(marker).map(|i| &line[i + marker.len()..])
 }
 
-/// The first two numbers in `X s, throughput: Y token/s`.
-fn two_numbers(s: &str) -> Option<(f64, f64)> {
+/// The first two numbers in `X s, throughput: Y token/s`, with half a unit
+/// of their last printed digit (their rounding error).
+fn two_numbers(s: &str) -> Option<Pair> {
     let mut nums = s
         .split(|c: char| c.is_whitespace() || c == ',' || c == ':')
-        .filter_map(|w| w.parse::<f64>().ok());
-    Some((nums.next()?, nums.next()?))
+        .filter_map(|w| w.parse::<f64>().ok().map(|x| (x, half_unit(w))));
+    let (a, b) = (nums.next()?, nums.next()?);
+    Some(Pair {
+        value: (a.0, b.0),
+        err: (a.1, b.1),
+    })
 }
 
-fn result(p: &Printed, total: (f64, f64), key: (u64, u64, u64)) -> LatencyResult {
+fn half_unit(token: &str) -> f64 {
+    let decimals = token.split_once('.').map_or(0, |(_, d)| d.len());
+    0.5 * 10f64.powi(-(decimals as i32))
+}
+
+fn result(p: &Printed, total: Pair, key: (u64, u64, u64)) -> LatencyResult {
+    let total = total.value;
     LatencyResult {
         run_name: None,
         batch_size: key.0,
@@ -322,21 +346,38 @@ fn assign(
     Ok(out)
 }
 
-fn infer(p: Printed, total: (f64, f64), source: &str) -> Result<LatencyResult, ParseError> {
-    let bs = p
-        .decode_bs
-        .filter(|b| *b > 0)
-        .ok_or_else(|| ParseError::Combination {
-            source_name: source.to_string(),
-            reason: format!(
-                "the result printed at line {} has no `Decode N. Batch size:` line, \
+fn infer(p: Printed, total: Pair, source: &str) -> Result<LatencyResult, ParseError> {
+    let err = |reason: String| ParseError::Combination {
+        source_name: source.to_string(),
+        reason,
+    };
+    let bs = p.decode_bs.filter(|b| *b > 0).ok_or_else(|| {
+        err(format!(
+            "the result printed at line {} has no `Decode N. Batch size:` line, \
              so its batch size is unknown",
-                p.line
-            ),
-        })?;
-    let il = (p.prefill.0 * p.prefill.1 / bs as f64).round().max(1.0) as u64;
-    let all = (total.0 * total.1 / bs as f64).round() as u64;
-    let ol = all.saturating_sub(il).max(1);
+            p.line
+        ))
+    })?;
+    // Each length is latency x throughput / batch; with the printed
+    // rounding it must still round to one integer, or we do not guess.
+    let tokens = |v: (f64, f64), e: (f64, f64)| {
+        let at = |a: f64, b: f64| (a * b / bs as f64).round();
+        let (lo, hi) = (at(v.0 - e.0, v.1 - e.1), at(v.0 + e.0, v.1 + e.1));
+        (lo == hi).then_some(lo as u64)
+    };
+    let imprecise = || {
+        err(format!(
+            "the numbers printed at line {} are too coarse to tell the input and \
+             output lengths exactly",
+            p.line
+        ))
+    };
+    let il = tokens(p.prefill, p.prefill_err).ok_or_else(imprecise)?;
+    let all = tokens(total.value, total.err).ok_or_else(imprecise)?;
+    let ol = all
+        .checked_sub(il)
+        .filter(|o| *o >= 1)
+        .ok_or_else(imprecise)?;
     Ok(result(&p, total, (bs, il, ol)))
 }
 
@@ -399,10 +440,18 @@ skipping (8, 1024, 2) due to max batch size limit
     }
 
     #[test]
-    fn stdout_without_combos_infers_from_decode_lines() {
-        let e = parse_stdout(STDOUT, "log", None).unwrap();
-        let keys: Vec<_> = e.iter().map(Entry::key).collect();
-        assert_eq!(keys, [(1, 1024, 2), (2, 1024, 2), (8, 1024, 2)]);
+    fn stdout_without_combos_infers_only_when_the_digits_allow() {
+        // Total latency has 3 decimals: 0.019 s x 54000 tok/s is 1026 +- 27 tokens.
+        let err = parse_stdout(STDOUT, "log", None).unwrap_err();
+        assert!(err.to_string().contains("too coarse"), "{err}");
+        // A slow run: 2.000 s x 513.00 tok/s / 1 = 1026 +- 0.5 (exclusive).
+        let slow = "Benchmark ...\n\
+                    Prefill. latency: 1.02400 s, throughput:   1000.00 token/s\n\
+                    Decode 0. Batch size: 1, latency: 0.48800 s, throughput: 2.05 token/s\n\
+                    Decode.  median latency: 0.48800 s, median throughput: 2.05 token/s\n\
+                    Total. latency:  2.000 s, throughput:    513.00 token/s\n";
+        let e = parse_stdout(slow, "log", None).unwrap();
+        assert_eq!(e[0].key(), (1, 1024, 2));
         // Output length 1: no decode line, no batch size, no guess.
         let no_decode = "Benchmark ...\nPrefill. latency: 0.1 s, throughput: 10.0 token/s\n\
                          Total. latency: 0.1 s, throughput: 11.0 token/s\n";
