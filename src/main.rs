@@ -131,7 +131,7 @@ fn plan_input(root: &camino::Utf8Path, a: cli::PlanInputArgs) -> matrix::plan::P
 /// `matrix parse`: clap args → plain request → CSV on stdout or `-o`.
 fn parse(a: cli::ParseArgs) -> Result<i32, Error> {
     use matrix::parse::{Combos, Format, ParseRequest};
-    let combos = (!a.batch_size.is_empty()).then(|| Combos {
+    let combos = (!a.batch_size.is_empty()).then_some(Combos {
         batch_size: a.batch_size,
         input_len: a.input_len,
         output_len: a.output_len,

@@ -385,7 +385,7 @@ pub(crate) fn read_records(text: &str) -> Vec<Vec<String>> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text[..complete].as_bytes());
+        .from_reader(&text.as_bytes()[..complete]);
     rdr.records()
         .filter_map(Result::ok)
         .map(|r| r.iter().map(String::from).collect())
