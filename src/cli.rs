@@ -33,6 +33,9 @@ pub enum Command {
     /// The built-in load generator (SGLang bench_serving / one_batch_server).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Turn SGLang result files or logs made outside matrix into the CSV rows
+    /// `matrix run` writes.
+    Parse(ParseArgs),
 }
 
 /// Layer choices shared by `plan`, `run` and `show-config`. Each accepts a
@@ -292,4 +295,41 @@ pub struct BenchBatchArgs {
     pub disable_ignore_eos: bool,
     #[arg(long, default_value_t = 600.0)]
     pub request_timeout_sec: f64,
+}
+
+/// `matrix parse`.
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// What the files are.
+    #[arg(long, value_enum)]
+    pub format: ParseFormat,
+    /// Result files (`.jsonl`) or, for sglang-one-batch, stdout logs.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<Utf8PathBuf>,
+    /// Write the CSV to this file (replaced) instead of stdout.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<Utf8PathBuf>,
+    /// Value of the run_id column.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// one_batch logs: the --batch-size list it ran with (comma list).
+    /// With --input-len and --output-len, names each printed result's
+    /// combination; without, they are inferred from the printed numbers.
+    #[arg(long, value_delimiter = ',', value_name = "N,..", requires_all = ["input_len", "output_len"])]
+    pub batch_size: Vec<u64>,
+    /// one_batch logs: the --input-len list (comma list).
+    #[arg(long, value_delimiter = ',', value_name = "N,..", requires_all = ["batch_size", "output_len"])]
+    pub input_len: Vec<u64>,
+    /// one_batch logs: the --output-len list (comma list).
+    #[arg(long, value_delimiter = ',', value_name = "N,..", requires_all = ["batch_size", "input_len"])]
+    pub output_len: Vec<u64>,
+}
+
+/// Formats `matrix parse` reads.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ParseFormat {
+    /// sglang.benchmark.one_batch --result-filename lines or stdout.
+    SglangOneBatch,
+    /// sglang.benchmark.serving / matrix bench serving --output-file lines.
+    SglangServing,
 }

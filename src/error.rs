@@ -29,6 +29,10 @@ pub enum Error {
     Client(#[from] crate::client::ClientError),
     #[error(transparent)]
     Exec(#[from] crate::exec::ExecError),
+    #[error(transparent)]
+    Parse(#[from] crate::parse::ParseError),
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
     #[error("{context}")]
     Io {
         context: String,
@@ -48,6 +52,8 @@ impl Error {
             Error::Sim(e) => e.hint(),
             Error::Client(e) => e.hint(),
             Error::Exec(e) => e.hint(),
+            Error::Parse(e) => e.hint(),
+            Error::Record(e) => e.hint(),
             Error::Io { .. } => None,
         }
     }
@@ -58,6 +64,8 @@ impl Error {
             Error::Sim(e) => e.exit_code(),
             Error::Client(e) => e.exit_code(),
             Error::Exec(e) => e.exit_code(),
+            Error::Parse(e) => e.exit_code(),
+            Error::Record(e) => e.exit_code(),
             Error::Io { .. } => EXIT_FAILED,
             _ => EXIT_USAGE,
         }

@@ -1,7 +1,8 @@
 //! matrix: declarative, reproducible benchmark sweeps of LLM inference servers.
 //!
-//! Data flow: cli → [`config`] → [`matrix`] → [`plan`] → [`exec`] → record → report.
-//! Side modules: [`model`] (cost model), [`sim`] (simulated engine).
+//! Data flow: cli → [`config`] → [`matrix`] → [`plan`] → [`exec`] / [`run`] → [`record`] → report.
+//! Side modules: [`model`] (cost model), [`sim`] (simulated engine),
+//! [`client`] (load generator), [`parse`] (engine outputs → metrics).
 
 // Errors carry file, line, key and hint so users can act on them; they are
 // built once per failed run, so their size on the stack does not matter.
@@ -14,7 +15,9 @@ pub mod error;
 pub mod exec;
 pub mod matrix;
 pub mod model;
+pub mod parse;
 pub mod plan;
+pub mod record;
 pub mod run;
 pub mod sim;
 

@@ -84,6 +84,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Sim(SimCommand::LaunchServer { args }) => Ok(matrix::sim::launch_server(&args)?),
         Command::Sim(SimCommand::OneBatch { args }) => Ok(matrix::sim::one_batch(&args)?),
         Command::Bench(b) => bench(b),
+        Command::Parse(a) => parse(a),
     }
 }
 
@@ -125,6 +126,29 @@ fn plan_input(root: &camino::Utf8Path, a: cli::PlanInputArgs) -> matrix::plan::P
             std::env::var("MATRIX_FLAGS").ok().as_deref(),
         ),
     }
+}
+
+/// `matrix parse`: clap args → plain request → CSV on stdout or `-o`.
+fn parse(a: cli::ParseArgs) -> Result<i32, Error> {
+    use matrix::parse::{Combos, Format, ParseRequest};
+    let combos = (!a.batch_size.is_empty()).then_some(Combos {
+        batch_size: a.batch_size,
+        input_len: a.input_len,
+        output_len: a.output_len,
+    });
+    let req = ParseRequest {
+        format: match a.format {
+            cli::ParseFormat::SglangOneBatch => Format::SglangOneBatch,
+            cli::ParseFormat::SglangServing => Format::SglangServing,
+        },
+        files: a.files,
+        output: a.output,
+        run_id: a.run_id,
+        combos,
+    };
+    let mut out = std::io::stdout().lock();
+    matrix::parse::run(&req, &mut out)?;
+    Ok(0)
 }
 
 /// `matrix bench serving|batch`: clap args → plain request → client.

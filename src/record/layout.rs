@@ -1,0 +1,222 @@
+//! Where a run's files go under the results folder (see docs/RESULTS.md):
+//!
+//! ```text
+//! <results>/raw_output/<run_id>/manifest.json
+//! <results>/raw_output/<run_id>/journal.jsonl
+//! <results>/raw_output/<run_id>/<group>/server.log, <cell>.log, result.jsonl
+//! <results>/csv/<run_id>.csv
+//! <results>/<model>_profile/<run_id>/<phase>_bsz<b>_seq<s>_<deploy>_<backend>.nsys-rep|.sqlite
+//! ```
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::RecordError;
+
+/// The paths of one run. Pure path arithmetic; only [`RunLayout::create_dirs`]
+/// and [`latest`] touch the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLayout {
+    results_dir: Utf8PathBuf,
+    run_id: String,
+}
+
+/// Profiler output kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileExt {
+    NsysRep,
+    Sqlite,
+}
+
+impl ProfileExt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileExt::NsysRep => "nsys-rep",
+            ProfileExt::Sqlite => "sqlite",
+        }
+    }
+}
+
+impl RunLayout {
+    pub fn new(results_dir: impl Into<Utf8PathBuf>, run_id: impl Into<String>) -> Self {
+        RunLayout {
+            results_dir: results_dir.into(),
+            run_id: run_id.into(),
+        }
+    }
+
+    pub fn results_dir(&self) -> &Utf8Path {
+        &self.results_dir
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// `raw_output/<run_id>/`: manifest, journal, one folder per group.
+    pub fn run_dir(&self) -> Utf8PathBuf {
+        self.results_dir.join("raw_output").join(&self.run_id)
+    }
+
+    pub fn manifest(&self) -> Utf8PathBuf {
+        self.run_dir().join("manifest.json")
+    }
+
+    pub fn journal(&self) -> Utf8PathBuf {
+        self.run_dir().join("journal.jsonl")
+    }
+
+    pub fn group_dir(&self, group: &str) -> Utf8PathBuf {
+        self.run_dir().join(group)
+    }
+
+    pub fn server_log(&self, group: &str) -> Utf8PathBuf {
+        self.group_dir(group).join("server.log")
+    }
+
+    pub fn cell_log(&self, group: &str, cell: &str) -> Utf8PathBuf {
+        self.group_dir(group).join(format!("{cell}.log"))
+    }
+
+    /// one_batch's `--result-filename` for a latency group.
+    pub fn group_result(&self, group: &str) -> Utf8PathBuf {
+        self.group_dir(group).join("result.jsonl")
+    }
+
+    /// `csv/<run_id>.csv`.
+    pub fn csv(&self) -> Utf8PathBuf {
+        self.results_dir
+            .join("csv")
+            .join(format!("{}.csv", self.run_id))
+    }
+
+    /// `<model>_profile/<run_id>/`.
+    pub fn profile_dir(&self, model: &str) -> Utf8PathBuf {
+        self.results_dir
+            .join(format!("{model}_profile"))
+            .join(&self.run_id)
+    }
+
+    /// `<model>_profile/<run_id>/<phase>_bsz<b>_seq<s>_<deploy>_<backend>.<ext>`.
+    /// Pass `none` (or any placeholder) for a layer that is not set.
+    #[allow(clippy::too_many_arguments)]
+    pub fn profile_file(
+        &self,
+        model: &str,
+        phase: &str,
+        bsz: u64,
+        seq: u64,
+        deploy: &str,
+        backend: &str,
+        ext: ProfileExt,
+    ) -> Utf8PathBuf {
+        self.profile_dir(model).join(format!(
+            "{phase}_bsz{bsz}_seq{seq}_{deploy}_{backend}.{}",
+            ext.as_str()
+        ))
+    }
+
+    /// Create `raw_output/<run_id>/` and `csv/` (group and profile folders
+    /// are made when first used).
+    pub fn create_dirs(&self) -> Result<(), RecordError> {
+        for dir in [self.run_dir(), self.results_dir.join("csv")] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| RecordError::io(format!("cannot create {dir}"), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Does `name` look like a run id (`YYYYMMDD-HHMMSS_<name>`)?
+pub fn is_run_id(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 16
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'_'
+}
+
+/// The newest run id under `results_dir/raw_output/` (run ids start with
+/// their creation time, so the newest sorts last); `None` when there is none.
+pub fn latest(results_dir: &Utf8Path) -> Result<Option<String>, RecordError> {
+    let raw = results_dir.join("raw_output");
+    let entries = match std::fs::read_dir(&raw) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(RecordError::io(format!("cannot list {raw}"), e)),
+    };
+    let mut best: Option<String> = None;
+    for e in entries {
+        let e = e.map_err(|err| RecordError::io(format!("cannot list {raw}"), err))?;
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        if is_run_id(&name)
+            && e.path().is_dir()
+            && best.as_deref().is_none_or(|b| name.as_str() > b)
+        {
+            best = Some(name);
+        }
+    }
+    Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_design() {
+        let l = RunLayout::new("results", "20261122-153000_qwen_2l");
+        assert_eq!(
+            l.manifest(),
+            "results/raw_output/20261122-153000_qwen_2l/manifest.json"
+        );
+        assert_eq!(
+            l.journal(),
+            "results/raw_output/20261122-153000_qwen_2l/journal.jsonl"
+        );
+        assert_eq!(
+            l.server_log("g1"),
+            "results/raw_output/20261122-153000_qwen_2l/g1/server.log"
+        );
+        assert_eq!(
+            l.cell_log("g1", "c2"),
+            "results/raw_output/20261122-153000_qwen_2l/g1/c2.log"
+        );
+        assert_eq!(
+            l.group_result("g1"),
+            "results/raw_output/20261122-153000_qwen_2l/g1/result.jsonl"
+        );
+        assert_eq!(l.csv(), "results/csv/20261122-153000_qwen_2l.csv");
+        assert_eq!(
+            l.profile_file(
+                "qwen",
+                "prefill",
+                4,
+                1024,
+                "tp8",
+                "fa3",
+                ProfileExt::NsysRep
+            ),
+            "results/qwen_profile/20261122-153000_qwen_2l/prefill_bsz4_seq1024_tp8_fa3.nsys-rep"
+        );
+    }
+
+    #[test]
+    fn latest_picks_the_newest_run_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        assert_eq!(latest(root).unwrap(), None);
+        for id in [
+            "20261122-153000_qwen_2l",
+            "20261123-090000_a",
+            "20261121-235959_z",
+            "notarun",
+        ] {
+            RunLayout::new(root, id).create_dirs().unwrap();
+        }
+        std::fs::write(root.join("raw_output/20991231-000000_file"), "").unwrap();
+        assert_eq!(latest(root).unwrap().as_deref(), Some("20261123-090000_a"));
+    }
+}

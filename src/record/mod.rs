@@ -1,0 +1,27 @@
+//! Results of a run on disk: where files go ([`layout`]), the per-cell CSV
+//! ([`csv`]), the resume journal ([`journal`]), the manifest ([`manifest`]),
+//! engine results → metric columns ([`metrics`]) and the write/resume
+//! protocol that ties CSV and journal together ([`recorder`]).
+//!
+//! Rule: nothing is kept only in memory. When a cell ends its CSV row and
+//! then its journal line are written and synced; a run killed at any
+//! instant resumes with no lost and no duplicated rows (see [`recorder`]).
+//! Column names and file formats: docs/RESULTS.md.
+
+pub mod csv;
+mod error;
+pub mod journal;
+pub mod layout;
+pub mod manifest;
+pub mod metrics;
+pub mod recorder;
+pub mod status;
+
+pub use csv::{CsvRow, CsvSchema, CsvSink, Mode};
+pub use error::RecordError;
+pub use journal::{Journal, JournalEntry, JournalState};
+pub use layout::{ProfileExt, RunLayout, latest};
+pub use manifest::{EngineInfo, GitInfo, GpuInfo, Manifest, ManifestInput};
+pub use metrics::{Utilisation, fill_latency, fill_serving, fill_skipped};
+pub use recorder::{Recorder, ResumeReport};
+pub use status::Status;
