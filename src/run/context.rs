@@ -1,0 +1,127 @@
+//! What every part of a run shares: the plan's layout on disk, the
+//! recorder, the stop flag, the reporter, options and counters.
+
+use std::time::{Duration, Instant};
+
+use camino::Utf8PathBuf;
+
+use crate::exec::StopFlag;
+use crate::plan::{Group, PlanCell};
+use crate::record::csv::{CsvRow, CsvSchema};
+use crate::record::{Recorder, RunLayout, Status};
+use crate::Error;
+
+use super::profile::Phase;
+use super::progress::{Event, Reporter};
+
+/// Options of `matrix run` beyond the plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Nsight Systems capture of these phases (`--profile`).
+    pub profile: Option<Vec<Phase>>,
+    /// Keep larger batch sizes after an OOM (`--no-prune`).
+    pub no_prune: bool,
+    pub quiet: bool,
+    /// Accelerator for the MFU/MBU columns (`--gpu`, else from nvidia-smi).
+    pub gpu: Option<String>,
+    /// SIGTERM → SIGKILL grace period when stopping a process.
+    pub grace: Duration,
+    /// Extra launches after a failed server start.
+    pub startup_retries: u32,
+    /// The command line, for the manifest.
+    pub argv: Vec<String>,
+    /// The environment, for the manifest.
+    pub env_vars: Vec<(String, String)>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            profile: None,
+            no_prune: false,
+            quiet: false,
+            gpu: None,
+            grace: Duration::from_secs(10),
+            startup_retries: 1,
+            argv: Vec::new(),
+            env_vars: Vec::new(),
+        }
+    }
+}
+
+/// Counts for the final summary.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counts {
+    pub ok: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub pruned: usize,
+    /// Cells left for a resume (interrupted before they ran).
+    pub not_run: usize,
+    pub launches: usize,
+    /// Time spent waiting on engine processes (startup, one_batch, clients).
+    #[serde(skip)]
+    pub busy: Duration,
+}
+
+/// The state a run threads through its groups.
+pub struct Ctx {
+    pub run_id: String,
+    pub layout: RunLayout,
+    pub schema: CsvSchema,
+    pub recorder: Recorder,
+    pub stop: StopFlag,
+    pub reporter: Reporter,
+    pub opts: RunOptions,
+    pub counts: Counts,
+    pub started: Instant,
+}
+
+impl Ctx {
+    /// Record one finished cell (CSV row then journal line, both synced).
+    pub fn finish(
+        &mut self,
+        group: &Group,
+        cell: &PlanCell,
+        status: Status,
+        error: Option<String>,
+        started: (jiff::Timestamp, Instant),
+        fill: impl FnOnce(&mut CsvRow),
+    ) -> Result<(), Error> {
+        let mut row = CsvRow::for_cell(&self.run_id, group, cell, &self.schema);
+        fill(&mut row);
+        let duration = started.1.elapsed();
+        row.set_outcome(status, error.as_deref(), Some(started.0), Some(round3(duration.as_secs_f64())));
+        self.recorder.finish_cell(&row)?;
+        match status {
+            Status::Ok => self.counts.ok += 1,
+            Status::Skipped => self.counts.skipped += 1,
+            Status::Pruned => self.counts.pruned += 1,
+            _ => self.counts.failed += 1,
+        }
+        self.reporter.event(&Event::CellDone {
+            id: cell.id.clone(),
+            status: status.to_string(),
+            error,
+            duration,
+        });
+        Ok(())
+    }
+
+    pub fn event(&mut self, e: Event) {
+        self.reporter.event(&e);
+    }
+
+    pub fn group_dir(&self, group: &Group) -> Utf8PathBuf {
+        self.layout.group_dir(&group.id)
+    }
+}
+
+/// Now, as a (wall-clock timestamp, monotonic instant) pair.
+pub fn now() -> (jiff::Timestamp, Instant) {
+    (jiff::Timestamp::now(), Instant::now())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,280 @@
+//! Latency mode: a group is one one_batch process running every batch size
+//! and input length of the group (the model is loaded once). Each cell's
+//! numbers come from its JSON line; skipped combinations come from the
+//! printed `skipping (...)` lines. When the process fails part-way, the cell
+//! it failed on gets the failure's status, larger batch sizes of the same
+//! length are pruned after an OOM, and the rest run in a new process.
+
+use std::time::{Duration, Instant};
+
+use camino::Utf8Path;
+
+use crate::exec::{run_cmd, CmdOutcome, Spec};
+use crate::parse::one_batch::{self, Combos, Entry};
+use crate::plan::{Group, PlanCell};
+use crate::record::{fill_latency, fill_skipped, Status, Utilisation};
+use crate::Error;
+
+use super::context::{now, Ctx};
+use super::files::{read_from, size_of};
+use super::profile::{self, Phase};
+use super::progress::Event;
+
+/// Run the unfinished cells of a latency group.
+pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>, util: Option<&Utilisation<'_>>) -> Result<(), Error> {
+    if let Some(phases) = ctx.opts.profile.clone() {
+        return run_profiled(ctx, group, todo, &phases, util);
+    }
+    let mut remaining = todo;
+    while !remaining.is_empty() && !ctx.stop.is_stopping() {
+        let batch = next_batch(&remaining);
+        let (bszs, seqs) = lists(&batch);
+        let argv = replace_lists(&group.launch.argv, &bszs, &seqs);
+        let result_file = result_file(group);
+        let launch = launch(ctx, group, &argv, &result_file, batch.len())?;
+        let entries = launch.entries(&bszs, &seqs, output_len(&batch));
+        let mut missing = Vec::new();
+        for cell in &batch {
+            match find(&entries, cell) {
+                Some(Entry::Measured(r)) => {
+                    let r = r.clone();
+                    ctx.finish(group, cell, Status::Ok, None, launch.started, |row| fill_latency(row, &r, util))?;
+                }
+                Some(Entry::Skipped(s)) => {
+                    let s = *s;
+                    let msg = "does not fit the KV cache pool (one_batch: max batch size limit)".to_string();
+                    ctx.finish(group, cell, Status::Skipped, Some(msg), launch.started, |row| fill_skipped(row, &s))?;
+                }
+                None => missing.push(*cell),
+            }
+        }
+        remaining.retain(|c| !batch.iter().any(|b| b.id == c.id));
+        let rest = settle_missing(ctx, group, &launch, !entries.is_empty(), missing)?;
+        remaining.splice(0..0, rest);
+    }
+    Ok(())
+}
+
+/// One finished one_batch process: how it ended and what it wrote.
+struct Launch {
+    outcome: CmdOutcome,
+    started: (jiff::Timestamp, Instant),
+    json: String,
+    log: String,
+    source: String,
+}
+
+impl Launch {
+    fn entries(&self, bszs: &[u64], seqs: &[u64], ol: u64) -> Vec<Entry> {
+        let mut out: Vec<Entry> = one_batch::parse_result_jsonl(&self.json, &self.source)
+            .map(|v| v.into_iter().map(Entry::Measured).collect())
+            .unwrap_or_default();
+        let combos = Combos { batch_size: bszs.to_vec(), input_len: seqs.to_vec(), output_len: vec![ol] };
+        // Skipped combinations are only printed; measured ones from the JSON
+        // lines win over the printed ones.
+        if let Ok(printed) = one_batch::parse_stdout(&self.log, &self.source, Some(&combos)) {
+            for e in printed {
+                if !out.iter().any(|o| o.key() == e.key()) {
+                    out.push(e);
+                }
+            }
+        }
+        out
+    }
+
+}
+
+fn launch(ctx: &mut Ctx, group: &Group, argv: &[String], result_file: &Utf8Path, cells: usize) -> Result<Launch, Error> {
+    let log_path = ctx.layout.server_log(&group.id);
+    let (json_at, log_at) = (size_of(result_file), size_of(&log_path));
+    let timeout = cell_timeout(group).saturating_mul(cells.max(1) as u32);
+    let mut spec = Spec::new(argv.to_vec(), log_path.as_std_path());
+    for (k, v) in &group.launch.env {
+        spec = spec.env(k, v);
+    }
+    ctx.event(Event::Group { index: 0, total: 0, id: group.id.clone(), phase: format!("one_batch, {cells} cells") });
+    let started = now();
+    let outcome = run_cmd(&spec, timeout, ctx.opts.grace, ctx.stop)?;
+    ctx.counts.launches += 1;
+    ctx.counts.busy += started.1.elapsed();
+    Ok(Launch {
+        outcome,
+        started,
+        json: read_from(result_file, json_at),
+        log: read_from(&log_path, log_at),
+        source: log_path.to_string(),
+    })
+}
+
+/// Give the first cell the process failed on its status; prune larger batch
+/// sizes after an OOM; return the cells to run again in a new process.
+fn settle_missing<'a>(
+    ctx: &mut Ctx,
+    group: &Group,
+    launch: &Launch,
+    produced_any: bool,
+    missing: Vec<&'a PlanCell>,
+) -> Result<Vec<&'a PlanCell>, Error> {
+    let Some(first) = missing.first().copied() else { return Ok(Vec::new()) };
+    if matches!(launch.outcome, CmdOutcome::Interrupted) {
+        return Ok(Vec::new()); // left unrecorded: a resume runs them
+    }
+    let oom = one_batch::oom_in(&launch.log);
+    let (status, msg) = match launch.outcome {
+        CmdOutcome::TimedOut { after } => (Status::CellTimeout, format!("one_batch ran past {:.0} s", after.as_secs_f64())),
+        _ if oom => (Status::Oom, "CUDA out of memory".to_string()),
+        CmdOutcome::Exited(s) if s.success() => (Status::ParseError, "one_batch exited 0 but wrote no result for this cell".to_string()),
+        CmdOutcome::Exited(s) if produced_any => (Status::ServerDied, format!("one_batch died ({s})")),
+        CmdOutcome::Exited(s) => (Status::StartupCrash, format!("one_batch failed ({s}): {}", last_line(&launch.log))),
+        CmdOutcome::Interrupted => unreachable!("handled above"),
+    };
+    ctx.finish(group, first, status, Some(msg), launch.started, |_| {})?;
+    let (b0, s0) = (bsz(first), seq(first));
+    let mut rest = Vec::new();
+    for cell in missing.into_iter().skip(1) {
+        if status == Status::Oom && !ctx.opts.no_prune && seq(cell) == s0 && bsz(cell) > b0 {
+            let msg = format!("pruned: batch size {b0} ran out of memory at this length");
+            ctx.finish(group, cell, Status::Pruned, Some(msg), now(), |_| {})?;
+        } else {
+            rest.push(cell);
+        }
+    }
+    Ok(rest)
+}
+
+/// Run each cell once per phase under Nsight Systems, one process each,
+/// so each artifact holds one phase of one cell.
+fn run_profiled(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>, phases: &[Phase], util: Option<&Utilisation<'_>>) -> Result<(), Error> {
+    let dir = ctx.layout.profile_dir(&group.model);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { context: format!("cannot create {dir}"), source })?;
+    let deploy = group.layers.deploy.clone().unwrap_or_else(|| "none".into());
+    let backend = group.layers.backend.clone().unwrap_or_else(|| "none".into());
+    for cell in todo {
+        if ctx.stop.is_stopping() {
+            break;
+        }
+        let (b, s) = (bsz(cell), seq(cell));
+        let mut last = None;
+        for &phase in phases {
+            let base = profile::artifact_base(&dir, phase, b, s, &deploy, &backend);
+            let result = result_file(group);
+            let mut argv = profile::nsys_prefix(&base);
+            argv.extend(profile::narrow_one_batch(&group.launch.argv, b, s, &result));
+            argv.extend(profile::one_batch_switches(phase));
+            last = Some(launch(ctx, group, &argv, &result, 1)?);
+        }
+        let Some(l) = last else { continue };
+        let entries = l.entries(&[b], &[s], output_len(&[cell]));
+        match find(&entries, cell) {
+            Some(Entry::Measured(r)) => {
+                let r = r.clone();
+                ctx.finish(group, cell, Status::Ok, None, l.started, |row| fill_latency(row, &r, util))?;
+            }
+            Some(Entry::Skipped(sk)) => {
+                let sk = *sk;
+                ctx.finish(group, cell, Status::Skipped, None, l.started, |row| fill_skipped(row, &sk))?;
+            }
+            None => {
+                settle_missing(ctx, group, &l, false, vec![cell])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The whole rest when it is a full product (one_batch runs products),
+/// else the cells of the first remaining input length.
+fn next_batch<'a>(remaining: &[&'a PlanCell]) -> Vec<&'a PlanCell> {
+    let (bszs, seqs) = lists(remaining);
+    if bszs.len() * seqs.len() == remaining.len() {
+        return remaining.to_vec();
+    }
+    let s0 = seq(remaining[0]);
+    remaining.iter().copied().filter(|c| seq(c) == s0).collect()
+}
+
+fn lists(cells: &[&PlanCell]) -> (Vec<u64>, Vec<u64>) {
+    let mut bszs = Vec::new();
+    let mut seqs = Vec::new();
+    for c in cells {
+        if !bszs.contains(&bsz(c)) {
+            bszs.push(bsz(c));
+        }
+        if !seqs.contains(&seq(c)) {
+            seqs.push(seq(c));
+        }
+    }
+    (bszs, seqs)
+}
+
+/// Replace the values after `--batch-size` and `--input-len` with `bszs`
+/// and `seqs`.
+fn replace_lists(argv: &[String], bszs: &[u64], seqs: &[u64]) -> Vec<String> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut i = 0;
+    while i < argv.len() {
+        let values = match argv[i].as_str() {
+            "--batch-size" => Some(bszs),
+            "--input-len" => Some(seqs),
+            _ => None,
+        };
+        out.push(argv[i].clone());
+        i += 1;
+        if let Some(vs) = values {
+            out.extend(vs.iter().map(u64::to_string));
+            while i < argv.len() && !argv[i].starts_with("--") {
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn find<'e>(entries: &'e [Entry], cell: &PlanCell) -> Option<&'e Entry> {
+    one_batch::find(entries, bsz(cell), seq(cell), output_len(&[cell]))
+}
+
+fn result_file(group: &Group) -> camino::Utf8PathBuf {
+    group
+        .results
+        .as_ref()
+        .map(|r| camino::Utf8PathBuf::from(&r.file))
+        .unwrap_or_else(|| camino::Utf8PathBuf::from(format!("{}/result.jsonl", group.id)))
+}
+
+fn cell_timeout(group: &Group) -> Duration {
+    let s = group.run.get("cell_timeout_s").and_then(serde_json::Value::as_f64).unwrap_or(3600.0);
+    Duration::from_secs_f64(s.max(0.001))
+}
+
+fn bsz(c: &PlanCell) -> u64 {
+    c.workload.get("bsz").and_then(serde_json::Value::as_u64).unwrap_or(0)
+}
+
+fn seq(c: &PlanCell) -> u64 {
+    c.workload.get("seq").and_then(serde_json::Value::as_u64).unwrap_or(0)
+}
+
+fn output_len(cells: &[&PlanCell]) -> u64 {
+    cells
+        .first()
+        .and_then(|c| c.workload.get("output_len"))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
+}
+
+fn last_line(log: &str) -> String {
+    log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_list_values() {
+        let argv: Vec<String> = ["p", "--batch-size", "1", "2", "--input-len", "8", "--output-len", "4"].iter().map(|s| s.to_string()).collect();
+        let out = replace_lists(&argv, &[4], &[16, 32]);
+        assert_eq!(out, ["p", "--batch-size", "4", "--input-len", "16", "32", "--output-len", "4"]);
+    }
+}
