@@ -14,6 +14,18 @@ use axum::routing::{get, post};
 use super::state::{AppState, hang};
 use super::{api_admin as admin, api_native as native, api_openai as openai};
 
+/// Serve `app` until the process ends, with Nagle off on every accepted
+/// socket: each SSE token is a small write, and with Nagle on, a write
+/// while the previous one is unacknowledged waits for the peer's delayed
+/// ACK (~40 ms on Linux), which would show up as fake inter-token latency.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(admin::health))
