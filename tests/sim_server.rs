@@ -217,6 +217,7 @@ fn docs_curl_examples_work() {
 /// Client-observed inter-chunk gaps match the server's emission timestamps.
 #[test]
 fn trace_matches_client_itl() {
+    let _serial = timing_lock();
     let p = healthy_server(&["--sim-step-overhead-ms", "20"], &[]);
     let r = post(
         p.port,

@@ -67,6 +67,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Wall seconds since server start when a request's headers were parsed,
+/// stamped by the router's gate before the body is read or parsed. This is
+/// the trace's `arrival`: a client's TTFT includes reading and parsing the
+/// body (a 2000-id prompt is ~1 ms of JSON in a debug build), so the ground
+/// truth must too.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival(pub f64);
+
 /// Whether a request counts towards faults, stats and the trace.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -115,6 +123,7 @@ impl AppState {
         prompts: &[u64],
         max_new: u64,
         kind: Kind,
+        arrival: Option<Arrival>,
     ) -> Result<Generation, ApiError> {
         let submit = self
             .submit
@@ -129,7 +138,7 @@ impl AppState {
         if kind != Kind::Health {
             self.apply_oom_fault(prompts.len());
         }
-        let arrival_wall = self.clock.wall_now();
+        let arrival_wall = arrival.map_or_else(|| self.clock.wall_now(), |a| a.0);
         let (sink, tap) = job::channel();
         let rid = self.next_rid.fetch_add(1, Ordering::Relaxed);
         let counted = kind != Kind::Health;

@@ -283,3 +283,20 @@ pub fn get(port: u16, path: &str) -> Response {
 pub fn post(port: u16, path: &str, body: &str) -> Response {
     request(port, "POST", path, Some(body)).unwrap_or_else(|e| panic!("POST {path}: {e}"))
 }
+
+/// Serialize the timing-sensitive tests (the same lock file as
+/// `tests/bench_support`): nextest runs each test in its own process, so
+/// only a file lock can keep two streaming comparisons from measuring each
+/// other's CPU use on a 2-core machine. Hold the guard for the test.
+pub fn timing_lock() -> nix::fcntl::Flock<std::fs::File> {
+    let path = std::env::temp_dir().join("matrix-bench-timing-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .expect("lock file");
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("flock")
+}
