@@ -105,8 +105,15 @@ fn check_against_trace(
     // 1 ms. Single samples are not bounded: with other processes hogging
     // this 2-core machine, a woken client thread can wait a scheduler slice
     // (several ms) for a CPU. tests/bench_sim.rs prints the p99s.
+    // The bound grows by the run's p99 send lateness: the client's own
+    // measure of how long this machine makes a woken thread wait (~0.1 ms
+    // when quiet).
+    let noise = f(v, "schedule_lateness_p99_ms");
     let itl_gap = qq_gap_ms(&ci, &si, 50.0);
-    assert!(itl_gap < 1.0, "ITL median gap {itl_gap} ms");
+    assert!(
+        itl_gap < 1.0 + noise,
+        "ITL median gap {itl_gap} ms, noise {noise} ms"
+    );
     // TTFT: the client's clock starts before the server's and stops after
     // it, so every client quantile is at least the server's (exact). The
     // excess is request delivery, which only the client sees.
