@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
 # Benchmark matrix's load generator (`matrix bench serving`) on this machine.
 #
-# Starts the unthrottled SSE server of benches/bench_sse_server.rs, then:
+# Starts an unthrottled server, then:
 #   1. sweeps --request-rate and reports send lateness (p99, max) and the
 #      streamed tokens/s the client sustained at each rate;
 #   2. start-up: `matrix` entry to first request (startup_ms), and the wall
 #      time of a whole one-request process;
 #   3. CPU time per streamed token: process CPU (user+sys) of a large run
 #      minus a one-request run, divided by the extra tokens.
-# Usage: scripts/bench-client.sh [OUTPUT_LEN]   (results also in $OUT_DIR)
+# Server: TARGET=sse (default) is the SSE server of benches/bench_sse_server.rs;
+# TARGET=sim is `matrix sim launch-server` at MATRIX_SIM_TIME_SCALE=0 (real
+# scheduler, real SGLang stream shapes, no sleeps).
+# Usage: [TARGET=sim] scripts/bench-client.sh [OUTPUT_LEN]   (results also in $OUT_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT_LEN=${1:-64}
 OUT_DIR=${OUT_DIR:-$(mktemp -d)}
 
 cargo build --release --bin matrix -q
-SERVER=$(cargo bench --no-run --bench bench_sse_server --message-format=json 2>/dev/null \
-  | jq -r 'select(.executable != null and .target.name == "bench_sse_server") | .executable')
 MATRIX=target/release/matrix
+TARGET=${TARGET:-sse}
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-"$SERVER" 0 > "$OUT_DIR/url" &
-SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -s "$OUT_DIR/url" ] && break; sleep 0.1; done
-URL=$(head -1 "$OUT_DIR/url")
-echo "server: $URL   output tokens/request: $OUT_LEN   results: $OUT_DIR"
+if [ "$TARGET" = sim ]; then
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  MATRIX_SIM_TIME_SCALE=0 setsid "$MATRIX" sim launch-server --model-path tests/fixtures/sim/qwen3-2l \
+    --port "$PORT" --max-running-requests 4096 2>"$OUT_DIR/server.log" &
+  SERVER_PID=$!
+  trap 'kill -- -"$SERVER_PID" 2>/dev/null || true' EXIT
+  URL="http://127.0.0.1:$PORT"
+  until curl -sf "$URL/health" >/dev/null; do sleep 0.05; done
+else
+  SERVER=$(cargo bench --no-run --bench bench_sse_server --message-format=json 2>/dev/null \
+    | jq -r 'select(.executable != null and .target.name == "bench_sse_server") | .executable')
+  "$SERVER" 0 > "$OUT_DIR/url" &
+  SERVER_PID=$!
+  trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do [ -s "$OUT_DIR/url" ] && break; sleep 0.1; done
+  URL=$(head -1 "$OUT_DIR/url")
+fi
+echo "server ($TARGET): $URL   output tokens/request: $OUT_LEN   results: $OUT_DIR"
 
 run() { # rate num_prompts extra...
   local rate=$1 n=$2; shift 2

@@ -74,8 +74,11 @@ fn batch_sweep_prints_and_records_one_batch_results() {
     let start = batch.iter().map(|t| t.arrival_us).min().expect("start");
     let prefill = batch.iter().map(|t| t.emit_us[0]).max().expect("first") - start;
     let server_prefill_s = prefill as f64 * 1e-6;
-    assert!(g("prefill_latency") >= server_prefill_s - 1e-3);
-    assert!(g("prefill_latency") - server_prefill_s < 5e-3);
+    // Causality: the client's batch starts before the server's first
+    // arrival and sees the last first token after it was emitted (µs
+    // rounding on both sides). Upper bounds on wall time live in
+    // tests/bench_sim.rs as medians, which stay meaningful under load.
+    assert!(g("prefill_latency") >= server_prefill_s - 2e-6);
     assert!(g("total_latency") >= g("prefill_latency"));
 }
 

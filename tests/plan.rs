@@ -371,13 +371,16 @@ fn sim_engine_swaps_only_the_program() {
         ],
     );
     // Group ids differ (the program is part of the launch); mask them.
+    // Group ids differ (the program is part of the launch), and so can the
+    // run folder (its timestamp may tick between the two plans); mask both.
     let argv = |p: &Value| -> Vec<String> {
         let id = p["groups"][0]["id"].as_str().unwrap();
+        let dir = p["run_dir"].as_str().unwrap();
         p["groups"][0]["launch"]["argv"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v.as_str().unwrap().replace(id, "G"))
+            .map(|v| v.as_str().unwrap().replace(dir, "R").replace(id, "G"))
             .collect()
     };
     let (a, b) = (argv(&a), argv(&b));

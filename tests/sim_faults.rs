@@ -18,14 +18,14 @@ fn fault(spec: &str) -> [(&str, &str); 1] {
 #[test]
 fn slow_start_delays_health() {
     let p = server(&[], &fault("slow_start=0.4"));
-    let seen = wait_healthy(p.port, Duration::from_secs(20));
+    let seen = wait_healthy(p.port, SOON);
     assert!(seen.contains(&503) && seen.last() == Some(&200), "{seen:?}");
 }
 
 #[test]
 fn crash_at_start_exits_with_the_code_and_a_traceback() {
     let mut p = server(&[], &fault("crash_at_start=7"));
-    let status = p.wait_exit(Duration::from_secs(20)).expect("crashes");
+    let status = p.wait_exit(SOON).expect("crashes");
     assert_eq!(status.code(), Some(7));
     assert!(p.stderr().contains("Traceback (most recent call last):"));
     let model = model_dir();
@@ -68,7 +68,7 @@ fn crash_after_kills_the_process_on_request_n_plus_1() {
         third.map(|r| r.status != 200).unwrap_or(true),
         "third request must fail"
     );
-    let status = p.wait_exit(Duration::from_secs(10)).expect("process died");
+    let status = p.wait_exit(SOON).expect("process died");
     assert!(!status.success());
 }
 
@@ -97,21 +97,21 @@ fn hang_after_goes_silent_but_stays_alive() {
 fn ignore_sigterm_needs_sigkill() {
     let mut p = healthy_server(&[], &fault("ignore_sigterm"));
     p.signal(Signal::SIGTERM);
+    assert!(p.wait_log("ignoring it", SOON), "SIGTERM was seen");
     assert!(
         p.wait_exit(Duration::from_millis(400)).is_none(),
         "SIGTERM ignored"
     );
     assert_eq!(get(p.port, "/health").status, 200);
-    assert!(p.stderr().contains("ignoring it"));
     p.signal(Signal::SIGKILL);
-    assert!(p.wait_exit(Duration::from_secs(5)).is_some());
+    assert!(p.wait_exit(SOON).is_some());
 }
 
 #[test]
 fn sigterm_stops_a_normal_server() {
     let mut p = healthy_server(&[], &[]);
     p.signal(Signal::SIGTERM);
-    let status = p.wait_exit(Duration::from_secs(5)).expect("exits");
+    let status = p.wait_exit(SOON).expect("exits");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -123,48 +123,64 @@ fn grandchild_port_outlives_the_server_until_the_group_dies() {
         nix::unistd::Pid::from_raw(p.child.id() as i32),
         Signal::SIGKILL,
     );
-    p.wait_exit(Duration::from_secs(5)).expect("server died");
+    p.wait_exit(SOON).expect("server died");
     assert!(
         TcpStream::connect(("127.0.0.1", p.port)).is_ok(),
         "grandchild still holds the port"
     );
     let _ = nix::sys::signal::killpg(p.pgid(), Signal::SIGKILL);
-    let freed = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(10));
-        TcpStream::connect(("127.0.0.1", p.port)).is_err()
-    });
+    let freed = wait_for(SOON, || TcpStream::connect(("127.0.0.1", p.port)).is_err());
     assert!(freed, "killing the group frees the port");
 }
 
-#[test]
-fn oom_above_kills_server_and_one_batch() {
-    let mut p = healthy_server(&[], &fault("oom_above=2"));
-    assert_eq!(
-        post(
-            p.port,
-            "/generate",
-            r#"{"text": ["a", "b"], "sampling_params": {"max_new_tokens": 2}}"#
-        )
-        .status,
-        200
-    );
-    let big = r#"{"text": ["a", "b", "c", "d"], "sampling_params": {"max_new_tokens": 2}}"#;
-    let _ = request_with_timeout(
-        p.port,
-        "POST",
-        "/generate",
-        Some(big),
-        Duration::from_secs(5),
-    );
-    let status = p
-        .wait_exit(Duration::from_secs(5))
-        .expect("server died of OOM");
-    assert_eq!(status.code(), Some(1));
-    assert!(
-        p.stderr()
-            .contains("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate")
-    );
+const OOM: &str = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate";
 
+/// A batched request of more than B prompts dies at once, whatever batches
+/// the scheduler would have formed from it.
+#[test]
+fn oom_above_kills_server_on_a_batched_request() {
+    let mut p = healthy_server(&[], &fault("oom_above=2"));
+    let two = r#"{"text": ["a", "b"], "sampling_params": {"max_new_tokens": 2}}"#;
+    assert_eq!(post(p.port, "/generate", two).status, 200);
+    let big = r#"{"text": ["a", "b", "c", "d"], "sampling_params": {"max_new_tokens": 2}}"#;
+    let answer = request_with_timeout(p.port, "POST", "/generate", Some(big), SOON);
+    assert!(
+        answer.map(|r| r.status != 200).unwrap_or(true),
+        "the big batch must not be served"
+    );
+    let status = p.wait_exit(SOON).expect("server died of OOM");
+    assert_eq!(status.code(), Some(1));
+    assert!(p.stderr().contains(OOM), "{}", p.stderr());
+}
+
+/// Single requests that the scheduler runs together: the decode batch of
+/// three long streams exceeds B = 2. Each stream lasts 10 000 steps of
+/// 1 ms (scaled), so they overlap even on a starved machine.
+#[test]
+fn oom_above_kills_server_on_a_formed_batch() {
+    let mut p = healthy_server(&["--sim-step-overhead-ms", "100"], &fault("oom_above=2"));
+    let long = r#"{"text": "a", "sampling_params": {"max_new_tokens": 10000}, "stream": true}"#;
+    let streams: Vec<TcpStream> = (0..3).map(|_| open_stream(p.port, long)).collect();
+    let status = p.wait_exit(SOON).expect("server died of OOM");
+    drop(streams);
+    assert_eq!(status.code(), Some(1));
+    assert!(p.stderr().contains(OOM), "{}", p.stderr());
+}
+
+/// Send a POST and leave its response unread (the stream stays open).
+fn open_stream(port: u16, body: &str) -> TcpStream {
+    use std::io::Write;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let req = format!(
+        "POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    s
+}
+
+#[test]
+fn oom_above_stops_one_batch_at_the_first_big_combination() {
     let model = model_dir();
     let o = Command::new(bin())
         .args([
@@ -187,10 +203,7 @@ fn oom_above_kills_server_and_one_batch() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&o.stderr)
-            .contains("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate")
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains(OOM));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout)
             .matches("Total. latency")
@@ -260,7 +273,7 @@ fn jitter_is_random_but_seeded() {
 #[test]
 fn bad_fault_spec_exits_2() {
     let mut p = server(&[], &fault("explode=1"));
-    let status = p.wait_exit(Duration::from_secs(10)).expect("exits");
+    let status = p.wait_exit(SOON).expect("exits");
     assert_eq!(status.code(), Some(2));
     assert!(p.stderr().contains("MATRIX_SIM_FAULT"));
 }

@@ -2,8 +2,6 @@
 
 mod sim_support;
 
-use std::time::Duration;
-
 use serde_json::Value;
 use sim_support::*;
 
@@ -12,7 +10,7 @@ const SLOW: &[(&str, &str)] = &[("MATRIX_SIM_FAULT", "slow_start=0.3")];
 #[test]
 fn health_is_503_while_loading_then_200() {
     let p = server(&["--tp-size", "8"], SLOW);
-    let seen = wait_healthy(p.port, Duration::from_secs(20));
+    let seen = wait_healthy(p.port, SOON);
     assert!(seen.contains(&503), "never saw 503: {seen:?}");
     assert_eq!(seen.last(), Some(&200), "{seen:?}\n{}", p.stderr());
     let log = p.stderr();
@@ -219,6 +217,7 @@ fn docs_curl_examples_work() {
 /// Client-observed inter-chunk gaps match the server's emission timestamps.
 #[test]
 fn trace_matches_client_itl() {
+    let _serial = timing_lock();
     let p = healthy_server(&["--sim-step-overhead-ms", "20"], &[]);
     let r = post(
         p.port,
@@ -321,15 +320,17 @@ fn nonzero_rank_serves_nothing_and_exits_0_on_sigterm() {
         ],
         &[("MATRIX_SIM_START_LOG", log_s)],
     );
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        p.wait_log("Non-zero rank: no HTTP server", SOON),
+        "rank 1 finished loading:\n{}",
+        p.stderr()
+    );
     assert!(
         request(p.port, "GET", "/health", None).is_err(),
         "rank 1 must not listen"
     );
     p.signal(nix::sys::signal::Signal::SIGTERM);
-    let status = p
-        .wait_exit(Duration::from_secs(10))
-        .expect("exits on SIGTERM");
+    let status = p.wait_exit(SOON).expect("exits on SIGTERM");
     assert_eq!(status.code(), Some(0));
     let line: Value = serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
     assert_eq!(line["rank"], 1);

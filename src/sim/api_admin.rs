@@ -17,7 +17,7 @@ use super::stats::Stats;
 /// `/health` and `/health_generate`: 503 while loading; once up, one token
 /// through the scheduler (like SGLang's health check), then 200.
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
-    match state.start(&[1], 1, Kind::Health).await {
+    match state.start(&[1], 1, Kind::Health, None).await {
         Ok(mut run) => {
             run.finish().await;
             StatusCode::OK.into_response()

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::generation::{Generation, SubSeq};
 use super::sse::{self, Render};
-use super::state::{ApiError, AppState, Kind};
+use super::state::{ApiError, AppState, Arrival, Kind};
 use super::tokens;
 
 #[derive(Debug, Deserialize)]
@@ -67,20 +68,28 @@ fn prompts(req: &GenerateReq) -> Result<(Vec<u64>, bool), ApiError> {
     }
 }
 
-pub async fn generate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    match handle(state, &body).await {
+pub async fn generate(
+    State(state): State<Arc<AppState>>,
+    arrival: Option<Extension<Arrival>>,
+    body: Bytes,
+) -> Response {
+    match handle(state, arrival.map(|a| a.0), &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(state: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+async fn handle(
+    state: Arc<AppState>,
+    arrival: Option<Arrival>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let req: GenerateReq = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
     let (prompts, batched) = prompts(&req)?;
     let max_new = req.sampling_params.max_new_tokens.unwrap_or(128).max(1);
     let mut run = state
-        .start(&prompts, max_new, Kind::Client("/generate"))
+        .start(&prompts, max_new, Kind::Client("/generate"), arrival)
         .await?;
     if req.stream {
         return Ok(sse::respond(run, Chunks { batched }));

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,7 +13,7 @@ use serde_json::json;
 
 use super::generation::Generation;
 use super::sse::{self, Render};
-use super::state::{ApiError, AppState, Kind};
+use super::state::{ApiError, AppState, Arrival, Kind};
 use super::tokens;
 
 #[derive(Debug, Deserialize)]
@@ -98,18 +99,26 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
 }
 
-pub async fn completions(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    completions_run(state, &body)
+pub async fn completions(
+    State(state): State<Arc<AppState>>,
+    arrival: Option<Extension<Arrival>>,
+    body: Bytes,
+) -> Response {
+    completions_run(state, arrival.map(|a| a.0), &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn completions_run(state: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+async fn completions_run(
+    state: Arc<AppState>,
+    arrival: Option<Arrival>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let req: CompletionReq = parse(body)?;
     let max_new = req.max_tokens.unwrap_or(16).max(1);
     let prompts = prompt_tokens(&req.prompt);
     let mut run = state
-        .start(&prompts, max_new, Kind::Client("/v1/completions"))
+        .start(&prompts, max_new, Kind::Client("/v1/completions"), arrival)
         .await?;
     let usage = req.stream_options.unwrap_or_default().include_usage;
     if req.stream {
@@ -125,13 +134,21 @@ async fn completions_run(state: Arc<AppState>, body: &[u8]) -> Result<Response, 
     Ok(Json(envelope(&run, "text_completion", choices, true)).into_response())
 }
 
-pub async fn chat(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    chat_run(state, &body)
+pub async fn chat(
+    State(state): State<Arc<AppState>>,
+    arrival: Option<Extension<Arrival>>,
+    body: Bytes,
+) -> Response {
+    chat_run(state, arrival.map(|a| a.0), &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn chat_run(state: Arc<AppState>, body: &[u8]) -> Result<Response, ApiError> {
+async fn chat_run(
+    state: Arc<AppState>,
+    arrival: Option<Arrival>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let req: ChatReq = parse(body)?;
     let max_new = req
         .max_completion_tokens
@@ -144,7 +161,12 @@ async fn chat_run(state: Arc<AppState>, body: &[u8]) -> Result<Response, ApiErro
         .map(|m| m.content.tokens() + TOKENS_PER_MESSAGE)
         .sum();
     let mut run = state
-        .start(&[prompt], max_new, Kind::Client("/v1/chat/completions"))
+        .start(
+            &[prompt],
+            max_new,
+            Kind::Client("/v1/chat/completions"),
+            arrival,
+        )
         .await?;
     let usage = req.stream_options.unwrap_or_default().include_usage;
     if req.stream {

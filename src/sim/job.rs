@@ -1,7 +1,8 @@
 //! What flows between the HTTP side and the scheduler thread.
 //!
 //! An HTTP request becomes one [`Submit`] per prompt (a batched `/generate`
-//! has several), all sharing one [`Sink`]. The scheduler sends an
+//! has several), all sharing one [`Sink`], handed over together as one
+//! [`Batch`]. The scheduler sends an
 //! [`Emission`] at the simulated end of every step that produced a token.
 //! The sink counts unread emissions so the scheduler can wait for slow
 //! readers instead of piling up tokens (backpressure at time scale 0).
@@ -24,6 +25,12 @@ pub struct Submit {
     /// False for health checks: they do not show in `/sim/stats`.
     pub counted: bool,
 }
+
+/// Every sequence of one HTTP request, sent to the scheduler in one
+/// message. Sending them one by one let a busy machine interleave the
+/// scheduler's steps between them, so a batched request was not admitted
+/// as one batch (and `oom_above` could miss it).
+pub type Batch = Vec<Submit>;
 
 /// One generated token of one sequence, at a simulated step end.
 #[derive(Debug, Clone, Copy)]

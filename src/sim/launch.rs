@@ -16,7 +16,7 @@ use super::holder;
 use super::loading::Loaded;
 use super::log::Logger;
 use super::pyfmt;
-use super::scheduler::{Limits, Scheduler, Shared};
+use super::scheduler::{Limits, OomHandler, Scheduler, Shared};
 use super::server;
 use super::setup::Setup;
 use super::signals::StopSignals;
@@ -70,9 +70,10 @@ async fn run(setup: Setup) -> Result<i32, SimError> {
         setup.faults.clone(),
         setup.clock,
         setup.log.plain(),
+        oom_handler(&setup),
     ));
     let app = server::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(server::serve(listener, app));
     tokio::task::spawn_blocking(move || start_engine(setup, state));
     stop.wait().await;
     Ok(0)
@@ -134,7 +135,7 @@ fn start_engine(setup: Setup, state: Arc<AppState>) {
 fn scheduler(
     setup: &Setup,
     state: &Arc<AppState>,
-    rx: tokio::sync::mpsc::UnboundedReceiver<super::job::Submit>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<super::job::Batch>,
 ) -> Scheduler {
     let d = &setup.deployment;
     let limits = Limits {
@@ -146,23 +147,29 @@ fn scheduler(
         jitter_ms: setup.faults.jitter_ms,
         seed: setup.args.sim_seed,
     };
+    let shared = Shared {
+        stats: state.stats.clone(),
+        hung: state.hung.clone(),
+        log: setup.log.clone(),
+        on_oom: state.on_oom.clone(),
+    };
+    Scheduler::new(limits, Arc::new(setup.timer()), setup.clock, rx, shared)
+}
+
+/// The `oom_above` death: PyTorch's traceback for the logits of `bs`
+/// sequences, then exit 1 like a crashed SGLang scheduler.
+fn oom_handler(setup: &Setup) -> OomHandler {
     let (log, gpu_mem, vocab) = (
         setup.log.clone(),
         setup.gpu.memory_bytes,
         setup.model.vocab_size(),
     );
-    let shared = Shared {
-        stats: state.stats.clone(),
-        hung: state.hung.clone(),
-        log: setup.log.clone(),
-        on_oom: Box::new(move |bs| {
-            let logits = bs as f64 * vocab as f64 * 4.0;
-            log.info("Scheduler hit an exception:");
-            log.raw(&fault::oom_traceback(logits, gpu_mem));
-            std::process::exit(1);
-        }),
-    };
-    Scheduler::new(limits, Arc::new(setup.timer()), setup.clock, rx, shared)
+    Arc::new(move |bs| {
+        let logits = bs as f64 * vocab as f64 * 4.0;
+        log.info("Scheduler hit an exception:");
+        log.raw(&fault::oom_traceback(logits, gpu_mem));
+        std::process::exit(1);
+    })
 }
 
 fn bind(setup: &Setup) -> Result<std::net::TcpListener, SimError> {

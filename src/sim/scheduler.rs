@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::cost::SeqStep;
-use super::job::{Emission, Sink, Submit};
+use super::job::{Batch, Emission, Sink, Submit};
 use super::log::{Logger, RateLimit};
 use super::rng::Jitter;
 use super::stats::Stats;
@@ -39,6 +39,11 @@ pub struct Limits {
 }
 
 /// What the scheduler shares with the HTTP side.
+/// What a CUDA OOM does to the process: log the traceback and exit 1.
+/// Shared by the scheduler (a formed batch too big) and the HTTP side (a
+/// batched request too big).
+pub type OomHandler = Arc<dyn Fn(u64) + Send + Sync>;
+
 pub struct Shared {
     pub stats: Arc<Stats>,
     /// Set by the `hang_after` fault: the scheduler stops stepping.
@@ -46,7 +51,7 @@ pub struct Shared {
     pub log: Logger,
     /// Called with the batch size when a batch exceeds `oom_above`; must not
     /// return (the real server dies on a CUDA OOM).
-    pub on_oom: Box<dyn Fn(u64) + Send>,
+    pub on_oom: OomHandler,
 }
 
 struct Job {
@@ -64,7 +69,7 @@ pub struct Scheduler {
     limits: Limits,
     timer: Arc<dyn StepTimer>,
     clock: Clock,
-    inbox: mpsc::UnboundedReceiver<Submit>,
+    inbox: mpsc::UnboundedReceiver<Batch>,
     shared: Shared,
     waiting: VecDeque<Job>,
     chunked: Option<Job>,
@@ -83,7 +88,7 @@ impl Scheduler {
         limits: Limits,
         timer: Arc<dyn StepTimer>,
         clock: Clock,
-        inbox: mpsc::UnboundedReceiver<Submit>,
+        inbox: mpsc::UnboundedReceiver<Batch>,
         shared: Shared,
     ) -> Self {
         Scheduler {
@@ -122,8 +127,10 @@ impl Scheduler {
                 let Some(first) = self.inbox.blocking_recv() else {
                     return;
                 };
-                self.wake(first.arrival_wall);
-                self.enqueue(first);
+                if let Some(s) = first.first() {
+                    self.wake(s.arrival_wall);
+                }
+                self.enqueue_all(first);
             }
             self.drain_inbox();
             self.wait_for_readers();
@@ -145,7 +152,13 @@ impl Scheduler {
     }
 
     fn drain_inbox(&mut self) {
-        while let Ok(s) = self.inbox.try_recv() {
+        while let Ok(batch) = self.inbox.try_recv() {
+            self.enqueue_all(batch);
+        }
+    }
+
+    fn enqueue_all(&mut self, batch: Batch) {
+        for s in batch {
             self.enqueue(s);
         }
     }

@@ -11,8 +11,20 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::state::{AppState, hang};
+use super::state::{AppState, Arrival, hang};
 use super::{api_admin as admin, api_native as native, api_openai as openai};
+
+/// Serve `app` until the process ends, with Nagle off on every accepted
+/// socket: each SSE token is a small write, and with Nagle on, a write
+/// while the previous one is unacknowledged waits for the peer's delayed
+/// ACK (~40 ms on Linux), which would show up as fake inter-token latency.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await
+}
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -39,7 +51,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Hung: never answer. Loading: 503 (health answers it itself).
-async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Every request is stamped with its [`Arrival`] here, first thing.
+async fn gate(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    req.extensions_mut().insert(Arrival(state.clock.wall_now()));
     if state.hung.load(Ordering::Relaxed) {
         hang().await;
     }

@@ -12,8 +12,9 @@ use super::cost::SimModel;
 use super::deployment::Deployment;
 use super::fault::Faults;
 use super::generation::{Generation, SubSeq};
-use super::job::{self, Submit};
+use super::job::{self, Batch, Submit};
 use super::log::Logger;
+use super::scheduler::OomHandler;
 use super::server_args::ServerArgs;
 use super::stats::Stats;
 use super::timing::Clock;
@@ -33,7 +34,9 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     pub trace: TraceStore,
     /// Set once the model is "loaded" and the scheduler runs.
-    pub submit: OnceLock<UnboundedSender<Submit>>,
+    pub submit: OnceLock<UnboundedSender<Batch>>,
+    /// The `oom_above` fault's death, for batched requests that are too big.
+    pub on_oom: OomHandler,
     next_rid: AtomicU64,
 }
 
@@ -64,6 +67,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Wall seconds since server start when a request's headers were parsed,
+/// stamped by the router's gate before the body is read or parsed. This is
+/// the trace's `arrival`: a client's TTFT includes reading and parsing the
+/// body (a 2000-id prompt is ~1 ms of JSON in a debug build), so the ground
+/// truth must too.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival(pub f64);
+
 /// Whether a request counts towards faults, stats and the trace.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -80,6 +91,7 @@ impl AppState {
         faults: Faults,
         clock: Clock,
         log: Logger,
+        on_oom: OomHandler,
     ) -> Self {
         let created = jiff::Timestamp::now().as_second().max(0) as u64;
         AppState {
@@ -96,6 +108,7 @@ impl AppState {
             stats: Arc::new(Stats::default()),
             trace: TraceStore::default(),
             submit: OnceLock::new(),
+            on_oom,
         }
     }
 
@@ -110,6 +123,7 @@ impl AppState {
         prompts: &[u64],
         max_new: u64,
         kind: Kind,
+        arrival: Option<Arrival>,
     ) -> Result<Generation, ApiError> {
         let submit = self
             .submit
@@ -121,31 +135,30 @@ impl AppState {
             let n = self.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
             self.apply_count_faults(n).await;
         }
-        let arrival_wall = self.clock.wall_now();
+        if kind != Kind::Health {
+            self.apply_oom_fault(prompts.len());
+        }
+        let arrival_wall = arrival.map_or_else(|| self.clock.wall_now(), |a| a.0);
         let (sink, tap) = job::channel();
         let rid = self.next_rid.fetch_add(1, Ordering::Relaxed);
-        let mut subs = Vec::with_capacity(prompts.len());
-        for (i, &tokens) in prompts.iter().enumerate() {
-            let sent = submit.send(Submit {
+        let counted = kind != Kind::Health;
+        let batch: Batch = (0..prompts.len())
+            .map(|i| Submit {
                 sub: i as u32,
-                prompt_tokens: tokens,
+                prompt_tokens: prompts[i],
                 max_new_tokens: max_new,
                 arrival_wall,
                 sink: sink.clone(),
-                counted: kind != Kind::Health,
-            });
-            if sent.is_err() {
-                return Err(ApiError::NotReady);
-            }
-            subs.push(SubSeq::new(
-                rid,
-                i,
-                self.args.sim_seed,
-                tokens,
-                max_new,
-                arrival_wall,
-            ));
-        }
+                counted,
+            })
+            .collect();
+        submit.send(batch).map_err(|_| ApiError::NotReady)?;
+        let seed = self.args.sim_seed;
+        let subs = prompts
+            .iter()
+            .enumerate()
+            .map(|(i, &tokens)| SubSeq::new(rid, i, seed, tokens, max_new, arrival_wall))
+            .collect();
         Ok(Generation::new(self.clone(), tap, subs, kind))
     }
 
@@ -171,6 +184,16 @@ impl AppState {
             }
         }
         Ok(())
+    }
+
+    /// `oom_above=B`: a batched request of more than B prompts dies here,
+    /// whatever batches the scheduler would form from it, so the fault
+    /// does not depend on thread timing.
+    fn apply_oom_fault(&self, prompts: usize) {
+        let n = prompts as u64;
+        if self.faults.oom_above.is_some_and(|b| n > b) {
+            (self.on_oom)(n);
+        }
     }
 
     async fn apply_count_faults(&self, n: u64) {

@@ -27,6 +27,26 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Poll `cond` every 5 ms until it holds (true) or `limit` passes (false).
+/// The limit only bounds a failing test; a passing one returns as soon as
+/// the condition holds, however loaded the machine is.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Generous bound for anything that should happen "soon": only a broken
+/// build waits this long.
+pub const SOON: Duration = Duration::from_secs(20);
+
 /// A spawned simulator; its whole process group is SIGKILLed on drop.
 pub struct Proc {
     pub child: Child,
@@ -54,6 +74,12 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(10));
         }
         None
+    }
+
+    /// Wait until stderr contains `needle` (true) or `limit` passes
+    /// (false). Tests wait on log lines instead of sleeping a fixed time.
+    pub fn wait_log(&self, needle: &str, limit: Duration) -> bool {
+        wait_for(limit, || self.stderr().contains(needle))
     }
 
     pub fn signal(&self, sig: Signal) {
@@ -130,7 +156,7 @@ pub fn wait_healthy(port: u16, limit: Duration) -> Vec<u16> {
 
 pub fn healthy_server(extra: &[&str], env: &[(&str, &str)]) -> Proc {
     let p = server(extra, env);
-    let seen = wait_healthy(p.port, Duration::from_secs(20));
+    let seen = wait_healthy(p.port, SOON);
     assert_eq!(
         seen.last(),
         Some(&200),
@@ -256,4 +282,21 @@ pub fn get(port: u16, path: &str) -> Response {
 
 pub fn post(port: u16, path: &str, body: &str) -> Response {
     request(port, "POST", path, Some(body)).unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
+/// Serialize the timing-sensitive tests (the same lock file as
+/// `tests/bench_support`): nextest runs each test in its own process, so
+/// only a file lock can keep two streaming comparisons from measuring each
+/// other's CPU use on a 2-core machine. Hold the guard for the test.
+pub fn timing_lock() -> nix::fcntl::Flock<std::fs::File> {
+    let path = std::env::temp_dir().join("matrix-bench-timing-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .expect("lock file");
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("flock")
 }
