@@ -21,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a sweep: launch each group once, run every cell, record a CSV row per cell.
+    Run(RunArgs),
     /// Expand the matrix and print every group, cell and exact command line.
     Plan(PlanArgs),
     /// Print the merged server settings with the layer file that set each one.
@@ -105,6 +107,38 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: PlanInputArgs,
+    /// Resume a stopped or killed run: its id, or `latest`. Re-plans from the
+    /// run's manifest; finished cells are skipped.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// Print the plan and run nothing (same as `matrix plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Capture a phase with Nsight Systems: prefill, decode or both.
+    #[arg(long, value_parser = ["prefill", "decode", "both"])]
+    pub profile: Option<String>,
+    /// Keep running larger batch sizes after an out-of-memory failure.
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Only warnings and the final summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Accelerator for the MFU/MBU columns (h100, h200, b200, mi300x, ...)
+    /// [default: the simulator's, or the first GPU nvidia-smi reports].
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// Seconds between SIGTERM and SIGKILL when stopping a process.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub grace: f64,
+    /// Extra launches after a server fails to start.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub startup_retries: u32,
 }
 
 #[derive(Debug, Args)]

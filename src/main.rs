@@ -34,6 +34,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<i32, Error> {
     let root = matrix::app::project_root(cli.root)?;
     match cli.command {
+        Command::Run(a) => run_sweep(&root, a),
         Command::Plan(a) => {
             let input = plan_input(&root, a.input);
             let plan = matrix::app::plan(&input)?;
@@ -86,6 +87,37 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Bench(b) => bench(b),
         Command::Parse(a) => parse(a),
     }
+}
+
+/// `matrix run`: plan (or read the plan of the run to resume), then run.
+fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
+    let target = match &a.resume {
+        Some(id) => matrix::run::Target::Resume {
+            id: id.clone(),
+            results_dir: root.join("results"),
+        },
+        None => {
+            let plan = matrix::app::plan(&plan_input(root, a.input))?;
+            if a.dry_run {
+                write_stdout(|out| out.write_all(matrix::plan::output::render(&plan).as_bytes()))?;
+                return Ok(0);
+            }
+            matrix::run::Target::Fresh(Box::new(plan))
+        }
+    };
+    let opts = matrix::run::RunOptions {
+        profile: a.profile.as_deref().and_then(matrix::run::profile::phases),
+        no_prune: a.no_prune,
+        quiet: a.quiet,
+        gpu: a.gpu,
+        grace: std::time::Duration::from_secs_f64(a.grace.max(0.0)),
+        startup_retries: a.startup_retries,
+        argv: std::env::args().collect(),
+        env_vars: std::env::vars().collect(),
+    };
+    let summary = matrix::run::run(root, target, opts)?;
+    eprint!("{}", summary.render());
+    Ok(summary.exit_code())
 }
 
 fn choices(l: &LayerArgs) -> CliChoices {

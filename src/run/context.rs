@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
+use crate::Error;
 use crate::exec::StopFlag;
 use crate::plan::{Group, PlanCell};
 use crate::record::csv::{CsvRow, CsvSchema};
 use crate::record::{Recorder, RunLayout, Status};
-use crate::Error;
 
 use super::profile::Phase;
 use super::progress::{Event, Reporter};
@@ -91,7 +91,12 @@ impl Ctx {
         let mut row = CsvRow::for_cell(&self.run_id, group, cell, &self.schema);
         fill(&mut row);
         let duration = started.1.elapsed();
-        row.set_outcome(status, error.as_deref(), Some(started.0), Some(round3(duration.as_secs_f64())));
+        row.set_outcome(
+            status,
+            error.as_deref(),
+            Some(started.0),
+            Some(round3(duration.as_secs_f64())),
+        );
         self.recorder.finish_cell(&row)?;
         match status {
             Status::Ok => self.counts.ok += 1,

@@ -12,7 +12,9 @@ pub fn size_of(path: &Utf8Path) -> u64 {
 /// The text of `path` from byte `offset` on ("" when unreadable).
 pub fn read_from(path: &Utf8Path, offset: u64) -> String {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
     if f.seek(SeekFrom::Start(offset)).is_err() {
         return String::new();
     }

@@ -9,19 +9,24 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
 
-use crate::exec::{run_cmd, CmdOutcome, Spec};
+use crate::Error;
+use crate::exec::{CmdOutcome, Spec, run_cmd};
 use crate::parse::one_batch::{self, Combos, Entry};
 use crate::plan::{Group, PlanCell};
-use crate::record::{fill_latency, fill_skipped, Status, Utilisation};
-use crate::Error;
+use crate::record::{Status, Utilisation, fill_latency, fill_skipped};
 
-use super::context::{now, Ctx};
+use super::context::{Ctx, now};
 use super::files::{read_from, size_of};
 use super::profile::{self, Phase};
 use super::progress::Event;
 
 /// Run the unfinished cells of a latency group.
-pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>, util: Option<&Utilisation<'_>>) -> Result<(), Error> {
+pub fn run_group(
+    ctx: &mut Ctx,
+    group: &Group,
+    todo: Vec<&PlanCell>,
+    util: Option<&Utilisation<'_>>,
+) -> Result<(), Error> {
     if let Some(phases) = ctx.opts.profile.clone() {
         return run_profiled(ctx, group, todo, &phases, util);
     }
@@ -38,12 +43,22 @@ pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>, util: Optio
             match find(&entries, cell) {
                 Some(Entry::Measured(r)) => {
                     let r = r.clone();
-                    ctx.finish(group, cell, Status::Ok, None, launch.started, |row| fill_latency(row, &r, util))?;
+                    ctx.finish(group, cell, Status::Ok, None, launch.started, |row| {
+                        fill_latency(row, &r, util)
+                    })?;
                 }
                 Some(Entry::Skipped(s)) => {
                     let s = *s;
-                    let msg = "does not fit the KV cache pool (one_batch: max batch size limit)".to_string();
-                    ctx.finish(group, cell, Status::Skipped, Some(msg), launch.started, |row| fill_skipped(row, &s))?;
+                    let msg = "does not fit the KV cache pool (one_batch: max batch size limit)"
+                        .to_string();
+                    ctx.finish(
+                        group,
+                        cell,
+                        Status::Skipped,
+                        Some(msg),
+                        launch.started,
+                        |row| fill_skipped(row, &s),
+                    )?;
                 }
                 None => missing.push(*cell),
             }
@@ -69,7 +84,11 @@ impl Launch {
         let mut out: Vec<Entry> = one_batch::parse_result_jsonl(&self.json, &self.source)
             .map(|v| v.into_iter().map(Entry::Measured).collect())
             .unwrap_or_default();
-        let combos = Combos { batch_size: bszs.to_vec(), input_len: seqs.to_vec(), output_len: vec![ol] };
+        let combos = Combos {
+            batch_size: bszs.to_vec(),
+            input_len: seqs.to_vec(),
+            output_len: vec![ol],
+        };
         // Skipped combinations are only printed; measured ones from the JSON
         // lines win over the printed ones.
         if let Ok(printed) = one_batch::parse_stdout(&self.log, &self.source, Some(&combos)) {
@@ -81,10 +100,15 @@ impl Launch {
         }
         out
     }
-
 }
 
-fn launch(ctx: &mut Ctx, group: &Group, argv: &[String], result_file: &Utf8Path, cells: usize) -> Result<Launch, Error> {
+fn launch(
+    ctx: &mut Ctx,
+    group: &Group,
+    argv: &[String],
+    result_file: &Utf8Path,
+    cells: usize,
+) -> Result<Launch, Error> {
     let log_path = ctx.layout.server_log(&group.id);
     let (json_at, log_at) = (size_of(result_file), size_of(&log_path));
     let timeout = cell_timeout(group).saturating_mul(cells.max(1) as u32);
@@ -92,7 +116,10 @@ fn launch(ctx: &mut Ctx, group: &Group, argv: &[String], result_file: &Utf8Path,
     for (k, v) in &group.launch.env {
         spec = spec.env(k, v);
     }
-    ctx.event(Event::Group { index: 0, total: 0, id: group.id.clone(), phase: format!("one_batch, {cells} cells") });
+    ctx.event(Event::Phase {
+        id: group.id.clone(),
+        phase: format!("one_batch, {cells} cells"),
+    });
     let started = now();
     let outcome = run_cmd(&spec, timeout, ctx.opts.grace, ctx.stop)?;
     ctx.counts.launches += 1;
@@ -115,17 +142,30 @@ fn settle_missing<'a>(
     produced_any: bool,
     missing: Vec<&'a PlanCell>,
 ) -> Result<Vec<&'a PlanCell>, Error> {
-    let Some(first) = missing.first().copied() else { return Ok(Vec::new()) };
+    let Some(first) = missing.first().copied() else {
+        return Ok(Vec::new());
+    };
     if matches!(launch.outcome, CmdOutcome::Interrupted) {
         return Ok(Vec::new()); // left unrecorded: a resume runs them
     }
     let oom = one_batch::oom_in(&launch.log);
     let (status, msg) = match launch.outcome {
-        CmdOutcome::TimedOut { after } => (Status::CellTimeout, format!("one_batch ran past {:.0} s", after.as_secs_f64())),
+        CmdOutcome::TimedOut { after } => (
+            Status::CellTimeout,
+            format!("one_batch ran past {:.0} s", after.as_secs_f64()),
+        ),
         _ if oom => (Status::Oom, "CUDA out of memory".to_string()),
-        CmdOutcome::Exited(s) if s.success() => (Status::ParseError, "one_batch exited 0 but wrote no result for this cell".to_string()),
-        CmdOutcome::Exited(s) if produced_any => (Status::ServerDied, format!("one_batch died ({s})")),
-        CmdOutcome::Exited(s) => (Status::StartupCrash, format!("one_batch failed ({s}): {}", last_line(&launch.log))),
+        CmdOutcome::Exited(s) if s.success() => (
+            Status::ParseError,
+            "one_batch exited 0 but wrote no result for this cell".to_string(),
+        ),
+        CmdOutcome::Exited(s) if produced_any => {
+            (Status::ServerDied, format!("one_batch died ({s})"))
+        }
+        CmdOutcome::Exited(s) => (
+            Status::StartupCrash,
+            format!("one_batch failed ({s}): {}", last_line(&launch.log)),
+        ),
         CmdOutcome::Interrupted => unreachable!("handled above"),
     };
     ctx.finish(group, first, status, Some(msg), launch.started, |_| {})?;
@@ -144,11 +184,24 @@ fn settle_missing<'a>(
 
 /// Run each cell once per phase under Nsight Systems, one process each,
 /// so each artifact holds one phase of one cell.
-fn run_profiled(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>, phases: &[Phase], util: Option<&Utilisation<'_>>) -> Result<(), Error> {
+fn run_profiled(
+    ctx: &mut Ctx,
+    group: &Group,
+    todo: Vec<&PlanCell>,
+    phases: &[Phase],
+    util: Option<&Utilisation<'_>>,
+) -> Result<(), Error> {
     let dir = ctx.layout.profile_dir(&group.model);
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { context: format!("cannot create {dir}"), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        context: format!("cannot create {dir}"),
+        source,
+    })?;
     let deploy = group.layers.deploy.clone().unwrap_or_else(|| "none".into());
-    let backend = group.layers.backend.clone().unwrap_or_else(|| "none".into());
+    let backend = group
+        .layers
+        .backend
+        .clone()
+        .unwrap_or_else(|| "none".into());
     for cell in todo {
         if ctx.stop.is_stopping() {
             break;
@@ -168,11 +221,15 @@ fn run_profiled(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>, phases: &[Ph
         match find(&entries, cell) {
             Some(Entry::Measured(r)) => {
                 let r = r.clone();
-                ctx.finish(group, cell, Status::Ok, None, l.started, |row| fill_latency(row, &r, util))?;
+                ctx.finish(group, cell, Status::Ok, None, l.started, |row| {
+                    fill_latency(row, &r, util)
+                })?;
             }
             Some(Entry::Skipped(sk)) => {
                 let sk = *sk;
-                ctx.finish(group, cell, Status::Skipped, None, l.started, |row| fill_skipped(row, &sk))?;
+                ctx.finish(group, cell, Status::Skipped, None, l.started, |row| {
+                    fill_skipped(row, &sk)
+                })?;
             }
             None => {
                 settle_missing(ctx, group, &l, false, vec![cell])?;
@@ -243,16 +300,26 @@ fn result_file(group: &Group) -> camino::Utf8PathBuf {
 }
 
 fn cell_timeout(group: &Group) -> Duration {
-    let s = group.run.get("cell_timeout_s").and_then(serde_json::Value::as_f64).unwrap_or(3600.0);
+    let s = group
+        .run
+        .get("cell_timeout_s")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(3600.0);
     Duration::from_secs_f64(s.max(0.001))
 }
 
 fn bsz(c: &PlanCell) -> u64 {
-    c.workload.get("bsz").and_then(serde_json::Value::as_u64).unwrap_or(0)
+    c.workload
+        .get("bsz")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
 }
 
 fn seq(c: &PlanCell) -> u64 {
-    c.workload.get("seq").and_then(serde_json::Value::as_u64).unwrap_or(0)
+    c.workload
+        .get("seq")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
 }
 
 fn output_len(cells: &[&PlanCell]) -> u64 {
@@ -264,7 +331,13 @@ fn output_len(cells: &[&PlanCell]) -> u64 {
 }
 
 fn last_line(log: &str) -> String {
-    log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(300).collect()
+    log.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect()
 }
 
 #[cfg(test)]
@@ -273,8 +346,32 @@ mod tests {
 
     #[test]
     fn replaces_list_values() {
-        let argv: Vec<String> = ["p", "--batch-size", "1", "2", "--input-len", "8", "--output-len", "4"].iter().map(|s| s.to_string()).collect();
+        let argv: Vec<String> = [
+            "p",
+            "--batch-size",
+            "1",
+            "2",
+            "--input-len",
+            "8",
+            "--output-len",
+            "4",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let out = replace_lists(&argv, &[4], &[16, 32]);
-        assert_eq!(out, ["p", "--batch-size", "4", "--input-len", "16", "32", "--output-len", "4"]);
+        assert_eq!(
+            out,
+            [
+                "p",
+                "--batch-size",
+                "4",
+                "--input-len",
+                "16",
+                "32",
+                "--output-len",
+                "4"
+            ]
+        );
     }
 }

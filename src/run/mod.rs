@@ -1,6 +1,313 @@
 //! `matrix run`: execute a plan group by group, cell by cell, record every
 //! cell as it ends, and resume a run that was stopped or killed.
+//!
+//! The loop is sequential on purpose: one server (or one one_batch process)
+//! at a time owns the GPUs. Every cell's CSV row and journal line are
+//! written and synced when it ends ([`crate::record`]); a resumed run skips
+//! journaled cells and never launches a group whose cells are all done.
 
+mod context;
+mod files;
+mod latency;
 pub mod profile;
 pub mod progress;
+mod serving;
 pub mod stage;
+
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::Error;
+use crate::exec;
+use crate::plan::{Group, Plan, PlanCell};
+use crate::record::csv::{CsvSchema, Mode};
+use crate::record::{EngineInfo, Manifest, ManifestInput, Recorder, RunLayout, Utilisation};
+
+use context::Ctx;
+pub use context::{Counts, RunOptions};
+use progress::{Event, Reporter};
+
+/// What to run: a fresh plan, or a run to resume.
+#[derive(Debug)]
+pub enum Target {
+    Fresh(Box<Plan>),
+    /// A run id under `<results_dir>/raw_output/`, or `latest`.
+    Resume {
+        id: String,
+        results_dir: Utf8PathBuf,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub cells: usize,
+    pub counts: Counts,
+    pub interrupted: bool,
+    pub wall_s: f64,
+    /// Wall time not spent waiting on engine processes, per cell run.
+    pub overhead_per_cell_ms: f64,
+    pub csv: String,
+    pub run_dir: String,
+}
+
+impl Summary {
+    /// 0 all cells ok (or skipped/pruned), 1 some failed, 130 interrupted.
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            crate::error::EXIT_INTERRUPTED
+        } else if self.counts.failed > 0 {
+            crate::error::EXIT_FAILED
+        } else {
+            0
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let c = &self.counts;
+        let mut s = format!(
+            "run {}: {} cells: {} ok, {} failed, {} skipped, {} pruned",
+            self.run_id, self.cells, c.ok, c.failed, c.skipped, c.pruned
+        );
+        if self.interrupted {
+            s.push_str(&format!(
+                ", {} not run (interrupted; resume with --resume {})",
+                c.not_run, self.run_id
+            ));
+        }
+        s.push_str(&format!(
+            "\n{} launches, wall {:.1} s, runner overhead {:.2} ms per cell\ncsv: {}\nraw: {}\n",
+            c.launches, self.wall_s, self.overhead_per_cell_ms, self.csv, self.run_dir
+        ));
+        s
+    }
+}
+
+/// Run (or resume) a plan. `root` is the project root (model configs are
+/// staged from there).
+pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let stop = exec::install_signals()?;
+    let (plan, layout, recorder, done) = open(root, target, &opts)?;
+    check_select_metrics(&plan)?;
+    let schema = recorder_schema(&plan);
+    let mut ctx = Ctx {
+        run_id: plan.run_id.clone(),
+        layout,
+        schema,
+        recorder,
+        stop,
+        reporter: Reporter::new(opts.quiet),
+        opts,
+        counts: Counts::default(),
+        started,
+    };
+    let cells = plan.cell_count();
+    ctx.event(Event::Start {
+        run_id: plan.run_id.clone(),
+        groups: plan.groups.len(),
+        cells,
+        done,
+    });
+    let total = plan.groups.len();
+    for (i, group) in plan.groups.iter().enumerate() {
+        if ctx.stop.is_stopping() {
+            break;
+        }
+        let todo: Vec<&PlanCell> = group
+            .cells
+            .iter()
+            .filter(|c| !ctx.recorder.is_done(&c.id))
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        ctx.event(Event::Group {
+            index: i + 1,
+            total,
+            id: group.id.clone(),
+            phase: format!("{} {}", group.engine, group.mode),
+        });
+        run_group(root, &mut ctx, group, todo)?;
+    }
+    ctx.reporter.finish();
+    let finished = ctx.recorder.done().len();
+    ctx.counts.not_run = cells.saturating_sub(finished);
+    let wall = ctx.started.elapsed();
+    let ran = (ctx.counts.ok + ctx.counts.failed + ctx.counts.skipped).max(1);
+    let overhead = wall.saturating_sub(ctx.counts.busy);
+    Ok(Summary {
+        run_id: ctx.run_id.clone(),
+        cells,
+        interrupted: ctx.stop.is_stopping(),
+        wall_s: wall.as_secs_f64(),
+        overhead_per_cell_ms: overhead.as_secs_f64() * 1e3 / ran as f64,
+        csv: ctx.layout.csv().to_string(),
+        run_dir: ctx.layout.run_dir().to_string(),
+        counts: ctx.counts,
+    })
+}
+
+/// Stage the model, then run the group's unfinished cells by mode.
+fn run_group(
+    root: &Utf8Path,
+    ctx: &mut Ctx,
+    group: &Group,
+    todo: Vec<&PlanCell>,
+) -> Result<(), Error> {
+    let config = root.join(&group.model_dir.source);
+    let dir = Utf8PathBuf::from(&group.model_dir.dir);
+    stage::stage_model(&config, &dir).map_err(|source| Error::Io {
+        context: format!("cannot stage {} into {dir}", group.model_dir.source),
+        source,
+    })?;
+    std::fs::create_dir_all(ctx.group_dir(group)).map_err(|source| Error::Io {
+        context: format!("cannot create {}", ctx.group_dir(group)),
+        source,
+    })?;
+    match group.mode.as_str() {
+        "latency" => {
+            let spec = crate::model::ModelSpec::from_file(&dir.join("config.json")).ok();
+            let gpu = gpu_name(ctx, group);
+            let util = spec.as_ref().and_then(|s| {
+                Utilisation::new(s, gpu.as_deref(), (group.tp * group.nnodes.max(1)) as u32)
+            });
+            latency::run_group(ctx, group, todo, util.as_ref())
+        }
+        _ => serving::run_group(ctx, group, todo),
+    }
+}
+
+/// The accelerator for MFU/MBU: `--gpu`, the simulator's `sim_gpu`
+/// (default h100), or the first GPU nvidia-smi/rocm-smi reports.
+fn gpu_name(ctx: &Ctx, group: &Group) -> Option<String> {
+    if let Some(g) = &ctx.opts.gpu {
+        return Some(g.clone());
+    }
+    if group.engine == "sim" {
+        let g = group
+            .server
+            .get("sim_gpu")
+            .and_then(|v| v.as_str())
+            .unwrap_or("h100");
+        return Some(g.to_string());
+    }
+    let detected = crate::record::manifest::detect_gpus();
+    let name = detected.first()?.name.to_ascii_lowercase();
+    crate::model::gpus()
+        .iter()
+        .map(|g| g.name.to_ascii_lowercase())
+        .find(|g| name.contains(g.split(['-', ' ']).next().unwrap_or(g)))
+}
+
+/// Open the records of a fresh or resumed run; the number of cells already
+/// done.
+fn open(
+    root: &Utf8Path,
+    target: Target,
+    opts: &RunOptions,
+) -> Result<(Plan, RunLayout, Recorder, usize), Error> {
+    match target {
+        Target::Fresh(plan) => {
+            let run_dir = Utf8PathBuf::from(&plan.run_dir);
+            let results = run_dir
+                .parent()
+                .and_then(Utf8Path::parent)
+                .unwrap_or(root)
+                .to_owned();
+            let layout = RunLayout::new(results, plan.run_id.clone());
+            let manifest = Manifest::collect(ManifestInput {
+                run_id: &plan.run_id,
+                created_at: jiff::Timestamp::now(),
+                argv: opts.argv.clone(),
+                cwd: root,
+                engines: engines(&plan),
+                plan: &plan,
+                env_vars: opts.env_vars.clone(),
+            });
+            let recorder = Recorder::create(&layout, recorder_schema(&plan), &manifest)?;
+            Ok((*plan, layout, recorder, 0))
+        }
+        Target::Resume { id, results_dir } => {
+            let id = if id == "latest" {
+                crate::record::latest(&results_dir)?.ok_or_else(|| Error::Io {
+                    context: format!("no run to resume under {results_dir}/raw_output"),
+                    source: std::io::Error::other("no runs"),
+                })?
+            } else {
+                id
+            };
+            let layout = RunLayout::new(results_dir, id);
+            let manifest = Manifest::read(&layout.manifest())?;
+            let plan: Plan = serde_json::from_value(manifest.plan).map_err(|e| Error::Io {
+                context: format!(
+                    "the manifest of {} does not hold a plan this matrix can read",
+                    layout.run_id()
+                ),
+                source: std::io::Error::other(e),
+            })?;
+            let (recorder, report) = Recorder::resume(&layout, recorder_schema(&plan))?;
+            Ok((plan, layout, recorder, report.done))
+        }
+    }
+}
+
+/// `select_metric` must name a metric the results carry; say so before any
+/// server starts rather than after the first cell.
+fn check_select_metrics(plan: &Plan) -> Result<(), Error> {
+    for g in plan.groups.iter().filter(|g| g.mode == "serving") {
+        for c in &g.cells {
+            let name = c
+                .workload
+                .get("select_metric")
+                .and_then(|v| v.as_str())
+                .unwrap_or("median_e2e_latency_ms");
+            if !serving::metric_known(name) {
+                return Err(crate::config::ConfigError::InvalidValue {
+                    origin: crate::config::yaml::Origin { file: "workload.select_metric".into(), location: None },
+                    key: "select_metric".into(),
+                    expected: format!(
+                        "a serving metric such as median_e2e_latency_ms, p99_ttft_ms, mean_itl_ms or output_throughput, got `{name}`"
+                    ),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn recorder_schema(plan: &Plan) -> CsvSchema {
+    let mut modes = Vec::new();
+    for g in &plan.groups {
+        let m = if g.mode == "latency" {
+            Mode::Latency
+        } else {
+            Mode::Serving
+        };
+        if !modes.contains(&m) {
+            modes.push(m);
+        }
+    }
+    CsvSchema::new(&modes, &plan.axes)
+}
+
+fn engines(plan: &Plan) -> Vec<EngineInfo> {
+    let mut out: Vec<EngineInfo> = Vec::new();
+    for g in &plan.groups {
+        if !out.iter().any(|e| e.name == g.engine) {
+            let version =
+                (g.engine == "sim").then(|| format!("matrix {}", env!("CARGO_PKG_VERSION")));
+            out.push(EngineInfo {
+                name: g.engine.clone(),
+                version,
+            });
+        }
+    }
+    out
+}
+
+/// Default grace period between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(10);

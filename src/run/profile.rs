@@ -58,10 +58,16 @@ pub fn nsys_prefix(base: &Utf8Path) -> Vec<String> {
 
 /// one_batch's own switches that open the profiler range around `phase`.
 pub fn one_batch_switches(phase: Phase) -> Vec<String> {
-    ["--profile", "--profile-activities", "CUDA_PROFILER", "--profile-stage", phase.name()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "--profile",
+        "--profile-activities",
+        "CUDA_PROFILER",
+        "--profile-stage",
+        phase.name(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// The body of `POST /start_profile` for a server capturing `phase`.
@@ -75,13 +81,28 @@ pub fn start_profile_body(phase: Phase) -> String {
 }
 
 /// `<dir>/<phase>_bsz<b>_seq<s>_<deploy>_<backend>` (nsys adds extensions).
-pub fn artifact_base(dir: &Utf8Path, phase: Phase, bsz: u64, seq: u64, deploy: &str, backend: &str) -> Utf8PathBuf {
-    dir.join(format!("{}_bsz{bsz}_seq{seq}_{deploy}_{backend}", phase.name()))
+pub fn artifact_base(
+    dir: &Utf8Path,
+    phase: Phase,
+    bsz: u64,
+    seq: u64,
+    deploy: &str,
+    backend: &str,
+) -> Utf8PathBuf {
+    dir.join(format!(
+        "{}_bsz{bsz}_seq{seq}_{deploy}_{backend}",
+        phase.name()
+    ))
 }
 
 /// A one_batch argv narrowed to one batch size and one input length: the
 /// values after `--batch-size` and `--input-len` are replaced.
-pub fn narrow_one_batch(argv: &[String], bsz: u64, seq: u64, result_file: &Utf8Path) -> Vec<String> {
+pub fn narrow_one_batch(
+    argv: &[String],
+    bsz: u64,
+    seq: u64,
+    result_file: &Utf8Path,
+) -> Vec<String> {
     let mut out = Vec::with_capacity(argv.len());
     let mut i = 0;
     while i < argv.len() {
@@ -114,9 +135,39 @@ mod tests {
 
     #[test]
     fn narrows_lists_to_one_cell() {
-        let argv = s(&["p", "--tp-size", "8", "--batch-size", "1", "2", "4", "--input-len", "128", "256", "--output-len", "8", "--result-filename", "a"]);
+        let argv = s(&[
+            "p",
+            "--tp-size",
+            "8",
+            "--batch-size",
+            "1",
+            "2",
+            "4",
+            "--input-len",
+            "128",
+            "256",
+            "--output-len",
+            "8",
+            "--result-filename",
+            "a",
+        ]);
         let out = narrow_one_batch(&argv, 2, 256, Utf8Path::new("b"));
-        assert_eq!(out, s(&["p", "--tp-size", "8", "--batch-size", "2", "--input-len", "256", "--output-len", "8", "--result-filename", "b"]));
+        assert_eq!(
+            out,
+            s(&[
+                "p",
+                "--tp-size",
+                "8",
+                "--batch-size",
+                "2",
+                "--input-len",
+                "256",
+                "--output-len",
+                "8",
+                "--result-filename",
+                "b"
+            ])
+        );
     }
 
     #[test]

@@ -56,11 +56,22 @@ mod tests {
         std::fs::write(model.join("tokenizer.json"), "{}").unwrap();
         let dir = root.join("run/models/m_2l");
         stage_model(&model.join("config_2l.json"), &dir).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("config.json")).unwrap(), "{\"a\": 1}");
-        assert!(std::fs::symlink_metadata(dir.join("tokenizer.json")).unwrap().file_type().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("config.json")).unwrap(),
+            "{\"a\": 1}"
+        );
+        assert!(
+            std::fs::symlink_metadata(dir.join("tokenizer.json"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert!(!dir.join("tokenizer_config.json").exists());
         // Idempotent.
         stage_model(&model.join("config_2l.json"), &dir).unwrap();
-        assert_eq!(std::fs::read_to_string(model.join("config_2l.json")).unwrap(), "{\"a\": 1}");
+        assert_eq!(
+            std::fs::read_to_string(model.join("config_2l.json")).unwrap(),
+            "{\"a\": 1}"
+        );
     }
 }

@@ -1,0 +1,433 @@
+//! Serving mode: a group is one server. Launch it, wait until it is ready,
+//! then for each cell flush the server's cache and run the client
+//! `repeats` times, keeping the repeat the selection rule picks. A server
+//! that fails to start is retried (`startup_retries`); a server that dies or
+//! hangs is relaunched for the cells after the one it failed.
+
+use std::time::Duration;
+
+use crate::Error;
+use crate::exec::ready::Url;
+use crate::exec::{self, Child, CmdOutcome, Readiness, ReadyCheck, Spec, wait_ready};
+use crate::parse::serving::{ServingResult, parse_output_file};
+use crate::plan::{Group, PlanCell};
+use crate::record::{Status, fill_serving};
+
+use super::context::{Ctx, now};
+use super::files::{read_from, size_of};
+use super::progress::Event;
+
+/// Run the unfinished cells of a serving group.
+pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>) -> Result<(), Error> {
+    let mut remaining = todo;
+    let mut start_failures = 0;
+    while !remaining.is_empty() && !ctx.stop.is_stopping() {
+        match start_server(ctx, group)? {
+            Start::Up(mut server) => {
+                start_failures = 0;
+                remaining = serve(ctx, group, &mut server, remaining)?;
+                shut_down(ctx, group, &mut server)?;
+            }
+            Start::Failed(status, msg) => {
+                start_failures += 1;
+                if start_failures <= ctx.opts.startup_retries {
+                    ctx.event(Event::Warn(format!("group {}: {msg}; retrying", group.id)));
+                    continue;
+                }
+                for cell in remaining.drain(..) {
+                    ctx.finish(group, cell, status, Some(msg.clone()), now(), |_| {})?;
+                }
+            }
+            Start::Interrupted => break,
+        }
+    }
+    Ok(())
+}
+
+enum Start {
+    Up(Child),
+    Failed(Status, String),
+    Interrupted,
+}
+
+fn host_port(group: &Group) -> (String, u16) {
+    let host = group
+        .run
+        .get("host")
+        .and_then(|v| v.as_str())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let port = group
+        .run
+        .get("port")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(30000) as u16;
+    (host, port)
+}
+
+/// Launch the server and wait until it is ready.
+fn start_server(ctx: &mut Ctx, group: &Group) -> Result<Start, Error> {
+    let (host, port) = host_port(group);
+    if let Err(e) = exec::check_port_free(&host, port) {
+        return Ok(Start::Failed(Status::StartupCrash, e.to_string()));
+    }
+    ctx.event(Event::Phase {
+        id: group.id.clone(),
+        phase: "starting server".into(),
+    });
+    let log = ctx.layout.server_log(&group.id);
+    let mut spec = Spec::new(group.launch.argv.clone(), log.as_std_path());
+    for (k, v) in &group.launch.env {
+        spec = spec.env(k, v);
+    }
+    let started = now();
+    let mut server = Child::spawn(&spec)?;
+    ctx.counts.launches += 1;
+    let ready = group.ready.as_ref();
+    let timeout = Duration::from_secs_f64(ready.map_or(1200.0, |r| r.timeout_s).max(0.001));
+    let url = ready
+        .map(|r| r.url.clone())
+        .unwrap_or_else(|| format!("http://{host}:{port}/health"));
+    let mut check = ReadyCheck::http(url, timeout);
+    if let Some(pattern) = ready.and_then(|r| r.log.clone()) {
+        check = check.with_log_pattern(pattern);
+    }
+    let outcome = wait_ready(&mut server, &check, ctx.stop)?;
+    ctx.counts.busy += started.1.elapsed();
+    let failed = |status, msg: String, server: &mut Child, ctx: &mut Ctx| -> Result<Start, Error> {
+        server.stop(ctx.opts.grace)?;
+        let _ = exec::wait_port_free(&host, port, Duration::from_secs(30));
+        Ok(Start::Failed(status, msg))
+    };
+    match outcome {
+        Readiness::Ready { after } => {
+            ctx.event(Event::Ready {
+                id: group.id.clone(),
+                after,
+            });
+            Ok(Start::Up(server))
+        }
+        Readiness::Exited { status, log_tail } => {
+            let kind = if crate::parse::oom_in(&log_tail) {
+                Status::Oom
+            } else {
+                Status::StartupCrash
+            };
+            failed(
+                kind,
+                format!(
+                    "server exited while starting ({status}): {}",
+                    last_line(&log_tail)
+                ),
+                &mut server,
+                ctx,
+            )
+        }
+        Readiness::TimedOut { .. } => failed(
+            Status::StartupTimeout,
+            format!("server not ready after {:.0} s", timeout.as_secs_f64()),
+            &mut server,
+            ctx,
+        ),
+        Readiness::Oom { log_tail } => failed(
+            Status::Oom,
+            format!("out of memory while starting: {}", last_line(&log_tail)),
+            &mut server,
+            ctx,
+        ),
+        Readiness::Interrupted => {
+            server.stop(ctx.opts.grace)?;
+            Ok(Start::Interrupted)
+        }
+    }
+}
+
+/// Stop the server (SIGTERM, grace, SIGKILL to its group) and wait until
+/// its port is free for the next group.
+fn shut_down(ctx: &mut Ctx, group: &Group, server: &mut Child) -> Result<(), Error> {
+    let (host, port) = host_port(group);
+    server.stop(ctx.opts.grace)?;
+    if exec::wait_port_free(&host, port, Duration::from_secs(60)).is_err() {
+        ctx.event(Event::Warn(format!(
+            "port {port} still busy after stopping group {}",
+            group.id
+        )));
+    }
+    Ok(())
+}
+
+/// Run cells against a live server; returns the cells left for a relaunch
+/// (the server died or hung), or none.
+fn serve<'a>(
+    ctx: &mut Ctx,
+    group: &Group,
+    server: &mut Child,
+    cells: Vec<&'a PlanCell>,
+) -> Result<Vec<&'a PlanCell>, Error> {
+    let total = cells.len();
+    for (i, cell) in cells.iter().enumerate() {
+        if ctx.stop.is_stopping() {
+            return Ok(Vec::new());
+        }
+        if server.try_wait()?.is_some() {
+            return Ok(cells[i..].to_vec());
+        }
+        ctx.event(Event::Cell {
+            index: i + 1,
+            total,
+            id: cell.id.clone(),
+            label: label(cell),
+        });
+        flush_cache(group);
+        match run_cell(ctx, group, cell, server)? {
+            CellEnd::Next => {}
+            CellEnd::Relaunch => return Ok(cells[i + 1..].to_vec()),
+            CellEnd::Interrupted => return Ok(Vec::new()),
+        }
+    }
+    Ok(Vec::new())
+}
+
+enum CellEnd {
+    Next,
+    Relaunch,
+    Interrupted,
+}
+
+/// Run one cell's repeats and record it.
+fn run_cell(
+    ctx: &mut Ctx,
+    group: &Group,
+    cell: &PlanCell,
+    server: &mut Child,
+) -> Result<CellEnd, Error> {
+    let started = now();
+    let Some(client) = &cell.client else {
+        ctx.finish(
+            group,
+            cell,
+            Status::ClientError,
+            Some("the plan has no client command for this cell".into()),
+            started,
+            |_| {},
+        )?;
+        return Ok(CellEnd::Next);
+    };
+    let results = cell
+        .results
+        .as_ref()
+        .map(|r| camino::Utf8PathBuf::from(&r.file));
+    let results = results.unwrap_or_else(|| {
+        ctx.layout
+            .group_dir(&group.id)
+            .join(format!("{}.jsonl", cell.id))
+    });
+    let log = ctx.layout.cell_log(&group.id, &cell.id);
+    let offset = size_of(&results);
+    let repeats = cell
+        .workload
+        .get("repeats")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(1)
+        .max(1);
+    for _ in 0..repeats {
+        let mut spec = Spec::new(client.argv.clone(), log.as_std_path());
+        for (k, v) in &client.env {
+            spec = spec.env(k, v);
+        }
+        let t = std::time::Instant::now();
+        let outcome = exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
+        ctx.counts.busy += t.elapsed();
+        match outcome {
+            CmdOutcome::Exited(s) if s.success() => {}
+            CmdOutcome::Interrupted => return Ok(CellEnd::Interrupted),
+            CmdOutcome::TimedOut { after } => {
+                let msg = format!("client ran past {:.0} s", after.as_secs_f64());
+                ctx.finish(group, cell, Status::CellTimeout, Some(msg), started, |_| {})?;
+                return Ok(if healthy(group) {
+                    CellEnd::Next
+                } else {
+                    CellEnd::Relaunch
+                });
+            }
+            CmdOutcome::Exited(s) => {
+                let died = server.try_wait()?.is_some() || !healthy(group);
+                let (status, what) = if died {
+                    (Status::ServerDied, "the server died")
+                } else {
+                    (Status::ClientError, "the client failed")
+                };
+                let tail = last_line(&exec::log_tail(log.as_std_path(), 20));
+                ctx.finish(
+                    group,
+                    cell,
+                    status,
+                    Some(format!("{what} ({s}): {tail}")),
+                    started,
+                    |_| {},
+                )?;
+                return Ok(if died {
+                    CellEnd::Relaunch
+                } else {
+                    CellEnd::Next
+                });
+            }
+        }
+    }
+    let text = read_from(&results, offset);
+    let runs = match parse_output_file(&text, results.as_str()) {
+        Ok(r) if r.len() as u64 >= repeats => r,
+        Ok(r) => {
+            let msg = format!(
+                "expected {repeats} result lines in {results}, found {}",
+                r.len()
+            );
+            ctx.finish(group, cell, Status::ParseError, Some(msg), started, |_| {})?;
+            return Ok(CellEnd::Next);
+        }
+        Err(e) => {
+            ctx.finish(
+                group,
+                cell,
+                Status::ParseError,
+                Some(e.to_string()),
+                started,
+                |_| {},
+            )?;
+            return Ok(CellEnd::Next);
+        }
+    };
+    let chosen = select(&runs, cell);
+    ctx.finish(group, cell, Status::Ok, None, started, |row| {
+        fill_serving(row, &chosen)
+    })?;
+    Ok(CellEnd::Next)
+}
+
+/// The repeat to record: `best` by the selection metric (lowest for
+/// latencies, highest for throughputs), or the `median` by it.
+pub fn select(runs: &[ServingResult], cell: &PlanCell) -> ServingResult {
+    let rule = cell
+        .workload
+        .get("select")
+        .and_then(|v| v.as_str())
+        .unwrap_or("best");
+    let name = cell
+        .workload
+        .get("select_metric")
+        .and_then(|v| v.as_str())
+        .unwrap_or("median_e2e_latency_ms");
+    let mut scored: Vec<(f64, &ServingResult)> = runs
+        .iter()
+        .map(|r| (metric(r, name).unwrap_or(f64::NAN), r))
+        .collect();
+    let higher_is_better = name.contains("throughput");
+    scored.sort_by(|a, b| {
+        if higher_is_better {
+            b.0.total_cmp(&a.0)
+        } else {
+            a.0.total_cmp(&b.0)
+        }
+    });
+    let pick = if rule == "median" {
+        scored.len() / 2
+    } else {
+        0
+    };
+    scored[pick].1.clone()
+}
+
+/// A metric of a serving result by its SGLang key name.
+pub fn metric(r: &ServingResult, name: &str) -> Option<f64> {
+    let pct = |p: &crate::parse::Percentiles, stat: &str| match stat {
+        "mean" => p.mean,
+        "median" => p.median,
+        "p90" => p.p90,
+        "p99" => p.p99,
+        _ => None,
+    };
+    match name {
+        "request_throughput" => r.request_throughput,
+        "input_throughput" => r.input_throughput,
+        "output_throughput" => r.output_throughput,
+        "duration" => Some(r.duration),
+        _ => {
+            let (stat, rest) = name.split_once('_')?;
+            match rest {
+                "e2e_latency_ms" => pct(&r.e2e_latency_ms, stat),
+                "ttft_ms" => pct(&r.ttft_ms, stat),
+                "tpot_ms" => pct(&r.tpot_ms, stat),
+                "itl_ms" => pct(&r.itl_ms, stat),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The names [`metric`] knows, for checking `select_metric` up front.
+pub fn metric_known(name: &str) -> bool {
+    let stats = ["mean", "median", "p90", "p99"];
+    let series = ["e2e_latency_ms", "ttft_ms", "tpot_ms", "itl_ms"];
+    [
+        "request_throughput",
+        "input_throughput",
+        "output_throughput",
+        "duration",
+    ]
+    .contains(&name)
+        || name
+            .split_once('_')
+            .is_some_and(|(s, r)| stats.contains(&s) && series.contains(&r))
+}
+
+/// Clear the radix cache between cells so each starts cold.
+fn flush_cache(group: &Group) {
+    let (host, port) = host_port(group);
+    if let Ok(url) = Url::parse(&format!("http://{host}:{port}/flush_cache")) {
+        let _ = url.get_status(Duration::from_secs(10));
+    }
+}
+
+/// Does the server still answer its readiness URL?
+fn healthy(group: &Group) -> bool {
+    let (host, port) = host_port(group);
+    let url = group
+        .ready
+        .as_ref()
+        .map(|r| r.url.clone())
+        .unwrap_or_else(|| format!("http://{host}:{port}/health"));
+    Url::parse(&url)
+        .ok()
+        .and_then(|u| u.get_status(Duration::from_secs(5)))
+        == Some(200)
+}
+
+fn cell_timeout(group: &Group) -> Duration {
+    let s = group
+        .run
+        .get("cell_timeout_s")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(3600.0);
+    Duration::from_secs_f64(s.max(0.001))
+}
+
+fn label(cell: &PlanCell) -> String {
+    cell.axes
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn last_line(log: &str) -> String {
+    log.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect()
+}
