@@ -103,7 +103,10 @@ fn print_token_totals(prompts: &[Prompt]) {
 }
 
 fn jobs(req: &ServingRequest, opts: &BodyOptions<'_>, prompts: &[Prompt]) -> Vec<Job> {
-    let offsets = arrivals::schedule(prompts.len(), req.request_rate, req.seed);
+    let scale = arrivals::time_scale();
+    let offsets = arrivals::schedule(prompts.len(), req.request_rate, req.seed)
+        .into_iter()
+        .map(|t| t * scale);
     prompts
         .iter()
         .zip(offsets)
