@@ -146,7 +146,9 @@ fn start_server(ctx: &mut Ctx, group: &Group) -> Result<Start, Error> {
 /// its port is free for the next group.
 fn shut_down(ctx: &mut Ctx, group: &Group, server: &mut Child) -> Result<(), Error> {
     let (host, port) = host_port(group);
+    let t = std::time::Instant::now();
     server.stop(ctx.opts.grace)?;
+    ctx.counts.busy += t.elapsed();
     if exec::wait_port_free(&host, port, Duration::from_secs(60)).is_err() {
         ctx.event(Event::Warn(format!(
             "port {port} still busy after stopping group {}",
@@ -178,7 +180,9 @@ fn serve<'a>(
             id: cell.id.clone(),
             label: label(cell),
         });
+        let t = std::time::Instant::now();
         flush_cache(group);
+        ctx.counts.busy += t.elapsed();
         match run_cell(ctx, group, cell, server)? {
             CellEnd::Next => {}
             CellEnd::Relaunch => return Ok(cells[i + 1..].to_vec()),
