@@ -298,13 +298,8 @@ fn run_cell(
         }
     };
     let chosen = select(&runs, cell);
-    let planned_prompts = cell.workload.get("num_prompts").and_then(|v| v.as_u64());
     ctx.finish(group, cell, Status::Ok, None, started, |row| {
-        fill_serving(row, &chosen);
-        // bench_serving's JSON has no num_prompts; the plan knows it.
-        if chosen.num_prompts.is_none() {
-            row.set_opt("num_prompts", planned_prompts);
-        }
+        fill_serving(row, &chosen)
     })?;
     Ok(CellEnd::Next)
 }
