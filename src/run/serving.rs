@@ -239,6 +239,15 @@ fn run_cell(
         let outcome = exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
         ctx.counts.busy += t.elapsed();
         match outcome {
+            CmdOutcome::Exited(_) if server.try_wait()?.is_some() => {
+                // bench_serving counts failed requests and still exits 0: a
+                // server that died under the client is only seen here.
+                let status = server.try_wait()?.map(|s| s.to_string()).unwrap_or_default();
+                let tail = last_line(&exec::log_tail(server.log_path(), 20));
+                let msg = format!("the server died during the cell ({status}): {tail}");
+                ctx.finish(group, cell, Status::ServerDied, Some(msg), started, |_| {})?;
+                return Ok(CellEnd::Relaunch);
+            }
             CmdOutcome::Exited(s) if s.success() => {}
             CmdOutcome::Interrupted => return Ok(CellEnd::Interrupted),
             CmdOutcome::TimedOut { after } => {
