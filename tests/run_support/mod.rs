@@ -35,6 +35,8 @@ pub struct RunProject {
     pub bench_scale: f64,
     /// Extra environment for `matrix` (and so for everything it starts).
     pub env: Vec<(String, String)>,
+    /// `--grace` seconds.
+    pub grace: String,
 }
 
 impl RunProject {
@@ -49,6 +51,7 @@ impl RunProject {
             sim_scale: 0.001,
             bench_scale: 0.001,
             env: Vec::new(),
+            grace: "1".into(),
         }
     }
 
@@ -107,7 +110,7 @@ impl RunProject {
             "--engine",
             "sim",
             "--grace",
-            "1",
+            &self.grace,
             "--set",
             &port,
             "--set",
@@ -136,6 +139,12 @@ impl RunProject {
             out,
             err,
         }
+    }
+
+    /// `matrix run --resume <id> --grace 1` to the end.
+    pub fn resume(&self, id: &str) -> Out {
+        let cmd = self.matrix(&["run", "--resume", id, "--grace", "1"]);
+        run_to_end(cmd, Duration::from_secs(60))
     }
 
     pub fn results(&self) -> PathBuf {
