@@ -12,8 +12,8 @@ use serde_json::Value;
 
 /// Cells the shipped bsz_seq.csv plans per group (the sum of its products).
 fn shipped_bsz_seq_cells() -> usize {
-    let text = std::fs::read_to_string(Path::new(run_support::ROOT).join("matrices/bsz_seq.csv"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(run_support::ROOT).join("matrices/bsz_seq.csv")).unwrap();
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -105,7 +105,11 @@ fn acceptance_latency_sweep_records_everything() {
     let starts = p.starts();
     assert_eq!(starts.len(), plan_groups(&manifest).len());
     assert!(starts.iter().all(|s| s["entry"] == "one-batch"));
-    assert!(out.stderr.contains(&format!("run {id}: ")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("run {id}: ")),
+        "{}",
+        out.stderr
+    );
     p.assert_no_leftovers();
 }
 
@@ -216,7 +220,13 @@ fn one_launch_per_distinct_server() {
         "axes:\n  model: qwen\n  mode: serving\n  deploy: [tp8, tp8ep8]\n  request_rate: [2, 4, 8]\n\
          set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 6\n",
     );
-    let out = p.run(&["-q", "--matrix", "matrices/two_deploys.yaml", "--mconf", "2l"]);
+    let out = p.run(&[
+        "-q",
+        "--matrix",
+        "matrices/two_deploys.yaml",
+        "--mconf",
+        "2l",
+    ]);
     assert_eq!(out.code, 0, "{}", out.text());
     let id = p.only_run();
     assert_eq!(statuses(&p.rows(&id)).get("ok"), Some(&6));
@@ -244,11 +254,7 @@ fn one_launch_per_distinct_server() {
     let id = p.only_run();
     assert_eq!(statuses(&p.rows(&id)).get("ok"), Some(&10));
     let starts = p.starts();
-    assert_eq!(
-        starts.len(),
-        4,
-        "2 deploys × 2 bsz_seq lines: {starts:#?}"
-    );
+    assert_eq!(starts.len(), 4, "2 deploys × 2 bsz_seq lines: {starts:#?}");
     assert!(starts.iter().all(|s| s["entry"] == "one-batch"));
     assert!(out.stderr.contains("4 launches"), "{}", out.stderr);
 }
@@ -353,7 +359,13 @@ fn dry_run_prints_the_plan_and_creates_nothing() {
     let p = RunProject::new();
     let before = list(p.path());
     let out = p.run(&[
-        "--model", "qwen", "--mconf", "2l", "--deploy", "tp8ep8", "--dry-run",
+        "--model",
+        "qwen",
+        "--mconf",
+        "2l",
+        "--deploy",
+        "tp8ep8",
+        "--dry-run",
     ]);
     assert_eq!(out.code, 0, "{}", out.text());
     assert!(

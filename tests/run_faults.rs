@@ -19,7 +19,12 @@ fn run_fault(p: &RunProject, fault: &str, rates: &[u32], extra: &[&str]) -> (Out
     args.extend_from_slice(extra);
     let out = p.run(&args);
     let rows = p.rows(&p.only_run());
-    assert_eq!(rows.len(), 2 * rates.len(), "one row per cell\n{}", out.text());
+    assert_eq!(
+        rows.len(),
+        2 * rates.len(),
+        "one row per cell\n{}",
+        out.text()
+    );
     assert_unique_cells(&rows);
     (out, rows)
 }
@@ -61,10 +66,18 @@ fn startup_crash_is_retried_once_then_recorded() {
     for r in &first {
         assert_eq!(r["status"], "startup_crash", "{r:#?}");
         assert!(r["error"].contains("exit status: 3"), "{}", r["error"]);
-        assert!(r["error"].contains("crash_at_start"), "log tail: {}", r["error"]);
+        assert!(
+            r["error"].contains("crash_at_start"),
+            "log tail: {}",
+            r["error"]
+        );
     }
     assert_second_group_ok(&rows, fault, &out);
-    assert_eq!(launches(&p), 3, "2 tries for the first group, 1 for the second");
+    assert_eq!(
+        launches(&p),
+        3,
+        "2 tries for the first group, 1 for the second"
+    );
     assert!(out.stderr.contains("retrying"), "{}", out.stderr);
     p.assert_no_leftovers();
 }
@@ -83,12 +96,7 @@ fn startup_retries_zero_launches_once() {
 fn startup_hang_times_out() {
     let p = RunProject::new();
     let fault = "hang_at_start";
-    let (out, rows) = run_fault(
-        &p,
-        fault,
-        &[4, 8],
-        &["--set", "run.startup_timeout_s=1"],
-    );
+    let (out, rows) = run_fault(&p, fault, &[4, 8], &["--set", "run.startup_timeout_s=1"]);
     assert_eq!(out.code, 1, "{}", out.text());
     let (first, _) = split(&rows, fault);
     for r in &first {
@@ -112,7 +120,11 @@ fn server_crash_mid_cell_is_server_died_and_relaunched() {
     let (first, _) = split(&rows, fault);
     let st: Vec<&str> = first.iter().map(|r| r["status"].as_str()).collect();
     assert_eq!(st, ["ok", "server_died", "ok"], "{first:#?}");
-    assert!(first[1]["error"].contains("server died"), "{}", first[1]["error"]);
+    assert!(
+        first[1]["error"].contains("server died"),
+        "{}",
+        first[1]["error"]
+    );
     assert_second_group_ok(&rows, fault, &out);
     assert_eq!(launches(&p), 3, "relaunch after the crash, then group 2");
     p.assert_no_leftovers();
@@ -124,12 +136,7 @@ fn server_crash_mid_cell_is_server_died_and_relaunched() {
 fn server_hang_mid_request_is_cell_timeout() {
     let p = RunProject::new();
     let fault = "hang_after=12";
-    let (out, rows) = run_fault(
-        &p,
-        fault,
-        &[2, 4, 8],
-        &["--set", "run.cell_timeout_s=2"],
-    );
+    let (out, rows) = run_fault(&p, fault, &[2, 4, 8], &["--set", "run.cell_timeout_s=2"]);
     assert_eq!(out.code, 1, "{}", out.text());
     let (first, _) = split(&rows, fault);
     let st: Vec<&str> = first.iter().map(|r| r["status"].as_str()).collect();
@@ -232,8 +239,16 @@ fn client_failure_is_client_error() {
         assert_eq!(r["status"], want, "{r:#?}");
     }
     let failed: Vec<&Row> = rows.iter().filter(|r| r["deploy"] == "tp8").collect();
-    assert!(failed[0]["error"].contains("client failed"), "{}", failed[0]["error"]);
-    assert_eq!(launches(&p), 2, "a client error does not relaunch the server");
+    assert!(
+        failed[0]["error"].contains("client failed"),
+        "{}",
+        failed[0]["error"]
+    );
+    assert_eq!(
+        launches(&p),
+        2,
+        "a client error does not relaunch the server"
+    );
     p.assert_no_leftovers();
 }
 

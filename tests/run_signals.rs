@@ -61,7 +61,10 @@ fn ctrl_c_once_keeps_finished_cells_and_resume_completes() {
     let rows = p.rows(&id);
     let journal = p.journal(&id);
     assert!(rows.len() >= seen, "finished cells are kept");
-    assert!(rows.len() < CELLS, "the run was stopped part-way: {rows:#?}");
+    assert!(
+        rows.len() < CELLS,
+        "the run was stopped part-way: {rows:#?}"
+    );
     assert_eq!(journal.len(), rows.len(), "journal and CSV agree");
     assert!(
         rows.iter().all(|r| r["status"] == "ok"),

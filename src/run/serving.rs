@@ -242,7 +242,10 @@ fn run_cell(
             CmdOutcome::Exited(_) if server.try_wait()?.is_some() => {
                 // bench_serving counts failed requests and still exits 0: a
                 // server that died under the client is only seen here.
-                let status = server.try_wait()?.map(|s| s.to_string()).unwrap_or_default();
+                let status = server
+                    .try_wait()?
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
                 let tail = last_line(&exec::log_tail(server.log_path(), 20));
                 let msg = format!("the server died during the cell ({status}): {tail}");
                 ctx.finish(group, cell, Status::ServerDied, Some(msg), started, |_| {})?;
