@@ -392,3 +392,31 @@ fn list(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Serving groups are not profiled (yet): `--profile` says so instead of
+/// silently writing no artifacts, and the cells still run.
+#[test]
+fn profile_in_serving_mode_warns() {
+    let p = RunProject::new();
+    p.write(
+        "matrices/one.yaml",
+        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [4]\n\
+         set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 4\n",
+    );
+    let out = p.run(&[
+        "--matrix",
+        "matrices/one.yaml",
+        "--mconf",
+        "2l",
+        "--profile",
+        "decode",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(
+        out.stderr.contains("--profile captures latency"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(statuses(&p.rows(&p.only_run())).get("ok"), Some(&1));
+    p.assert_no_leftovers();
+}

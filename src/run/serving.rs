@@ -19,6 +19,13 @@ use super::progress::Event;
 
 /// Run the unfinished cells of a serving group.
 pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>) -> Result<(), Error> {
+    if ctx.opts.profile.is_some() {
+        // Say so rather than silently produce no artifacts.
+        ctx.event(Event::Warn(format!(
+            "group {}: --profile captures latency (one_batch) groups only; this serving group runs unprofiled",
+            group.id
+        )));
+    }
     let mut remaining = todo;
     let mut start_failures = 0;
     while !remaining.is_empty() && !ctx.stop.is_stopping() {
