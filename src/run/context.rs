@@ -8,7 +8,7 @@ use camino::Utf8PathBuf;
 use crate::Error;
 use crate::exec::StopFlag;
 use crate::plan::{Group, PlanCell};
-use crate::record::csv::{CsvRow, CsvSchema};
+use crate::record::csv::{CsvRow, CsvSchema, value_text};
 use crate::record::{Recorder, RunLayout, Status};
 
 use super::profile::Phase;
@@ -90,6 +90,7 @@ impl Ctx {
     ) -> Result<(), Error> {
         let mut row = CsvRow::for_cell(&self.run_id, group, cell, &self.schema);
         fill(&mut row);
+        self.planned_columns(group, cell, &mut row);
         let duration = started.1.elapsed();
         row.set_outcome(
             status,
@@ -111,6 +112,38 @@ impl Ctx {
             duration,
         });
         Ok(())
+    }
+
+    /// The workload columns the engine's output did not fill (a failed,
+    /// pruned or timed-out cell has no output; bench_serving's JSON has no
+    /// `num_prompts`) come from the plan, so every row says what it was.
+    fn planned_columns(&self, group: &Group, cell: &PlanCell, row: &mut CsvRow) {
+        const LATENCY: &[(&str, &str)] = &[
+            ("bsz", "bsz"),
+            ("input_len", "seq"),
+            ("output_len", "output_len"),
+        ];
+        const SERVING: &[(&str, &str)] = &[
+            ("input_len", "seq"),
+            ("output_len", "output_len"),
+            ("request_rate", "request_rate"),
+            ("max_concurrency", "max_concurrency"),
+            ("num_prompts", "num_prompts"),
+        ];
+        let pairs = if group.mode == "latency" {
+            LATENCY
+        } else {
+            SERVING
+        };
+        for (column, key) in pairs {
+            if row.get(column).is_some() || !self.schema.columns().iter().any(|c| c == column) {
+                continue;
+            }
+            match cell.workload.get(*key) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(v) => row.set(column, value_text(v)),
+            }
+        }
     }
 
     pub fn event(&mut self, e: Event) {

@@ -19,6 +19,13 @@ use super::progress::Event;
 
 /// Run the unfinished cells of a serving group.
 pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>) -> Result<(), Error> {
+    if ctx.opts.profile.is_some() {
+        // Say so rather than silently produce no artifacts.
+        ctx.event(Event::Warn(format!(
+            "group {}: --profile captures latency (one_batch) groups only; this serving group runs unprofiled",
+            group.id
+        )));
+    }
     let mut remaining = todo;
     let mut start_failures = 0;
     while !remaining.is_empty() && !ctx.stop.is_stopping() {
@@ -243,6 +250,18 @@ fn run_cell(
         let outcome = exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
         ctx.counts.busy += t.elapsed();
         match outcome {
+            CmdOutcome::Exited(_) if server.try_wait()?.is_some() => {
+                // bench_serving counts failed requests and still exits 0: a
+                // server that died under the client is only seen here.
+                let status = server
+                    .try_wait()?
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                let tail = last_line(&exec::log_tail(server.log_path(), 20));
+                let msg = format!("the server died during the cell ({status}): {tail}");
+                ctx.finish(group, cell, Status::ServerDied, Some(msg), started, |_| {})?;
+                return Ok(CellEnd::Relaunch);
+            }
             CmdOutcome::Exited(s) if s.success() => {}
             CmdOutcome::Interrupted => return Ok(CellEnd::Interrupted),
             CmdOutcome::TimedOut { after } => {

@@ -46,7 +46,7 @@ pub fn launch_server(argv: &[String]) -> Result<i32, SimError> {
 
 async fn run(setup: Setup) -> Result<i32, SimError> {
     let stop = StopSignals::install(setup.log.plain(), setup.faults.ignore_sigterm)?;
-    record_start(&setup)?;
+    record_start(&setup, "launch-server")?;
     let args_value = serde_json::to_value(&setup.args).unwrap_or(json!({}));
     setup.log.plain().info(&format!(
         "server_args={}",
@@ -188,8 +188,9 @@ fn into_tokio(l: std::net::TcpListener) -> Result<tokio::net::TcpListener, SimEr
     tokio::net::TcpListener::from_std(l).map_err(fail)
 }
 
-/// Append `{"pid", "port", "rank", "time"}` to `MATRIX_SIM_START_LOG`.
-fn record_start(setup: &Setup) -> Result<(), SimError> {
+/// Append `{"pid", "port", "rank", "time", "entry"}` to
+/// `MATRIX_SIM_START_LOG`; `entry` is `launch-server` or `one-batch`.
+pub(crate) fn record_start(setup: &Setup, entry: &str) -> Result<(), SimError> {
     let Ok(path) = std::env::var(START_LOG_ENV) else {
         return Ok(());
     };
@@ -198,6 +199,7 @@ fn record_start(setup: &Setup) -> Result<(), SimError> {
         "port": setup.args.port,
         "rank": setup.args.node_rank,
         "time": jiff::Timestamp::now().to_string(),
+        "entry": entry,
     });
     let fail = |e| SimError::io(format!("cannot append to {START_LOG_ENV}={path}"), e);
     let mut file = std::fs::OpenOptions::new()

@@ -32,6 +32,7 @@ pub fn one_batch(argv: &[String]) -> Result<i32, SimError> {
     let raw = RawArgs::parse(argv)?;
     let setup = Setup::new(&raw, bench_args::KNOWN)?;
     let bench = BenchArgs::from_raw(&raw)?;
+    super::launch::record_start(&setup, "one-batch")?;
     if setup.loader().run() == Loaded::Hung {
         loop {
             std::thread::park();
