@@ -259,12 +259,10 @@ fn one_launch_per_distinct_server() {
     assert!(out.stderr.contains("4 launches"), "{}", out.stderr);
 }
 
-/// `--profile decode` wraps every one_batch cell in `nsys profile ...`: a
-/// stand-in nsys records its argv, writes the two artifacts and runs the
-/// real command.
-#[test]
-fn profile_decode_under_stand_in_nsys() {
-    let mut p = RunProject::new();
+/// Put a stand-in `nsys` first on the run's PATH: it logs its argv, writes
+/// `<-o>.nsys-rep` and `<-o>.sqlite`, and runs the command after its
+/// options. Returns the argv log.
+fn install_stand_in_nsys(p: &mut RunProject) -> std::path::PathBuf {
     let bin = p.path().join("bin");
     let argv_log = p.path().join("nsys-argv.txt");
     p.write(
@@ -304,6 +302,16 @@ exec "$@"
         std::env::var("PATH").unwrap_or_default()
     );
     p.env.push(("PATH".into(), path));
+    argv_log
+}
+
+/// `--profile decode` wraps every one_batch cell in `nsys profile ...`: a
+/// stand-in nsys records its argv, writes the two artifacts and runs the
+/// real command.
+#[test]
+fn profile_decode_under_stand_in_nsys() {
+    let mut p = RunProject::new();
+    let argv_log = install_stand_in_nsys(&mut p);
     p.write("bsz_seq.csv", "1,2;16,32\n");
     let out = p.run(&[
         "--model",
@@ -396,11 +404,12 @@ fn list(dir: &Path) -> Vec<String> {
 /// Serving groups are not profiled (yet): `--profile` says so instead of
 /// silently writing no artifacts, and the cells still run.
 #[test]
-fn profile_in_serving_mode_warns() {
-    let p = RunProject::new();
+fn profile_in_serving_mode_brackets_each_cell() {
+    let mut p = RunProject::new();
+    let argv_log = install_stand_in_nsys(&mut p);
     p.write(
         "matrices/one.yaml",
-        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [4]\n\
+        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [4, 8]\n\
          set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 4\n",
     );
     let out = p.run(&[
@@ -409,14 +418,37 @@ fn profile_in_serving_mode_warns() {
         "--mconf",
         "2l",
         "--profile",
-        "decode",
+        "both",
     ]);
     assert_eq!(out.code, 0, "{}", out.text());
+    let id = p.only_run();
+    let rows = p.rows(&id);
+    assert_eq!(statuses(&rows).get("ok"), Some(&2), "{rows:#?}");
+    // One server launch per cell and phase, each under nsys.
+    let calls = std::fs::read_to_string(&argv_log).unwrap();
+    assert_eq!(calls.lines().count(), 4, "{calls}");
     assert!(
-        out.stderr.contains("--profile captures latency"),
-        "{}",
-        out.stderr
+        calls
+            .lines()
+            .all(|l| l.contains("--capture-range=cudaProfilerApi") && l.contains("launch-server"))
     );
-    assert_eq!(statuses(&p.rows(&p.only_run())).get("ok"), Some(&1));
+    let dir = p.results().join("qwen_profile").join(&id);
+    for row in &rows {
+        let cell = &row["cell_id"];
+        for phase in ["prefill", "decode"] {
+            for ext in ["nsys-rep", "sqlite"] {
+                let f = dir.join(format!("{phase}_{cell}_tp8_none.{ext}"));
+                assert!(f.is_file(), "missing {}", f.display());
+            }
+        }
+    }
+    // The profiler range was opened and closed around each pass.
+    let group_dir = p.results().join("raw_output").join(&id);
+    let log = std::fs::read_dir(&group_dir)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("server.log")).ok())
+        .collect::<String>();
+    assert_eq!(log.matches("cudaProfilerStart").count(), 4, "{log}");
+    assert_eq!(log.matches("cudaProfilerStop").count(), 4);
     p.assert_no_leftovers();
 }

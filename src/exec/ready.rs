@@ -189,6 +189,16 @@ impl Url {
     /// One GET; the status code, or None on any connection or protocol
     /// error (refused, reset, timeout: all mean "not ready yet").
     pub fn get_status(&self, timeout: Duration) -> Option<u16> {
+        self.request("GET", None, timeout)
+    }
+
+    /// One POST of a JSON body (`/start_profile`, `/flush_cache`); the
+    /// status code, or None on any connection or protocol error.
+    pub fn post_json(&self, body: &str, timeout: Duration) -> Option<u16> {
+        self.request("POST", Some(body), timeout)
+    }
+
+    fn request(&self, method: &str, body: Option<&str>, timeout: Duration) -> Option<u16> {
         let addr = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .ok()?
@@ -197,9 +207,19 @@ impl Url {
         s.set_read_timeout(Some(timeout)).ok()?;
         s.set_write_timeout(Some(timeout)).ok()?;
         let _ = s.set_nodelay(true);
+        let body_headers = match body {
+            Some(b) => format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ),
+            None => String::new(),
+        };
         let req = format!(
-            "GET {} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\r\n",
-            self.path, self.host, self.port
+            "{method} {} HTTP/1.1\r\nHost: {}:{}\r\n{body_headers}Connection: close\r\n\r\n{}",
+            self.path,
+            self.host,
+            self.port,
+            body.unwrap_or("")
         );
         s.write_all(req.as_bytes()).ok()?;
         let mut line = String::new();

@@ -19,17 +19,13 @@ use super::progress::Event;
 
 /// Run the unfinished cells of a serving group.
 pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>) -> Result<(), Error> {
-    if ctx.opts.profile.is_some() {
-        // Say so rather than silently produce no artifacts.
-        ctx.event(Event::Warn(format!(
-            "group {}: --profile captures latency (one_batch) groups only; this serving group runs unprofiled",
-            group.id
-        )));
+    if let Some(phases) = ctx.opts.profile.clone() {
+        return run_profiled(ctx, group, todo, &phases);
     }
     let mut remaining = todo;
     let mut start_failures = 0;
     while !remaining.is_empty() && !ctx.stop.is_stopping() {
-        match start_server(ctx, group)? {
+        match start_server(ctx, group, &group.launch.argv)? {
             Start::Up(mut server) => {
                 start_failures = 0;
                 remaining = serve(ctx, group, &mut server, remaining)?;
@@ -72,8 +68,105 @@ fn host_port(group: &Group) -> (String, u16) {
     (host, port)
 }
 
-/// Launch the server and wait until it is ready.
-fn start_server(ctx: &mut Ctx, group: &Group) -> Result<Start, Error> {
+/// Profile each cell once per phase: a server launched under Nsight Systems
+/// per pass, the profiler range opened with `POST /start_profile` before the
+/// client and closed with `/stop_profile` after it, then the server stopped
+/// so nsys writes `<phase>_<cell>_<deploy>_<backend>.nsys-rep` and `.sqlite`.
+/// The cell is recorded from its last pass.
+fn run_profiled(
+    ctx: &mut Ctx,
+    group: &Group,
+    todo: Vec<&PlanCell>,
+    phases: &[super::profile::Phase],
+) -> Result<(), Error> {
+    let dir = ctx.layout.profile_dir(&group.model);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        context: format!("cannot create {dir}"),
+        source,
+    })?;
+    let deploy = group.layers.deploy.as_deref().unwrap_or("none");
+    let backend = group.layers.backend.as_deref().unwrap_or("none");
+    for cell in todo {
+        for (i, &phase) in phases.iter().enumerate() {
+            if ctx.stop.is_stopping() {
+                return Ok(());
+            }
+            let base = dir.join(format!("{}_{}_{deploy}_{backend}", phase.name(), cell.id));
+            let mut argv = super::profile::nsys_prefix(&base);
+            argv.extend(group.launch.argv.iter().cloned());
+            let mut server = match start_server(ctx, group, &argv)? {
+                Start::Up(server) => server,
+                Start::Failed(status, msg) => {
+                    ctx.finish(group, cell, status, Some(msg), now(), |_| {})?;
+                    break;
+                }
+                Start::Interrupted => return Ok(()),
+            };
+            post(
+                group,
+                "/start_profile",
+                &super::profile::start_profile_body(phase),
+            );
+            let last = i + 1 == phases.len();
+            let rest = if last {
+                serve(ctx, group, &mut server, vec![cell])?
+            } else {
+                Vec::new()
+            };
+            if !last {
+                drive_client(ctx, group, cell)?;
+            }
+            post(group, "/stop_profile", "{}");
+            shut_down(ctx, group, &mut server)?;
+            if !rest.is_empty() {
+                break; // the server died before the cell ran; not recorded, a resume retries it
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run a cell's client once without recording (an earlier profile pass).
+/// Its results go to a side file, so the recorded pass parses only its own.
+fn drive_client(ctx: &mut Ctx, group: &Group, cell: &PlanCell) -> Result<(), Error> {
+    let Some(client) = &cell.client else {
+        return Ok(());
+    };
+    let mut argv = client.argv.clone();
+    if let Some(pos) = spec_output_file(&argv) {
+        argv[pos] = format!("{}.profile-pass", argv[pos]);
+    }
+    let log = ctx.layout.cell_log(&group.id, &cell.id);
+    let mut spec = Spec::new(argv, log.as_std_path());
+    for (k, v) in &client.env {
+        spec = spec.env(k, v);
+    }
+    let t = std::time::Instant::now();
+    exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
+    ctx.counts.busy += t.elapsed();
+    Ok(())
+}
+
+/// Index of the value of `--output-file` in a client argv.
+fn spec_output_file(argv: &[String]) -> Option<usize> {
+    argv.iter()
+        .position(|a| a == "--output-file")
+        .map(|i| i + 1)
+        .filter(|i| *i < argv.len())
+}
+
+/// POST a JSON body to the group's server; failures only warn in the log
+/// (a server without profiling support still serves the cell).
+fn post(group: &Group, path: &str, body: &str) {
+    let (host, port) = host_port(group);
+    if let Ok(url) = Url::parse(&format!("http://{host}:{port}{path}")) {
+        let _ = url.post_json(body, Duration::from_secs(30));
+    }
+}
+
+/// Launch the server (`argv`: the group's, or it wrapped in nsys) and wait
+/// until it is ready.
+fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, Error> {
     let (host, port) = host_port(group);
     if let Err(e) = exec::check_port_free(&host, port) {
         return Ok(Start::Failed(Status::StartupCrash, e.to_string()));
@@ -83,12 +176,16 @@ fn start_server(ctx: &mut Ctx, group: &Group) -> Result<Start, Error> {
         phase: "starting server".into(),
     });
     let log = ctx.layout.server_log(&group.id);
-    let mut spec = Spec::new(group.launch.argv.clone(), log.as_std_path());
+    let mut spec = Spec::new(argv.to_vec(), log.as_std_path());
     for (k, v) in &group.launch.env {
         spec = spec.env(k, v);
     }
     let started = now();
-    let mut server = Child::spawn(&spec)?;
+    let mut server = match Child::spawn(&spec) {
+        Ok(s) => s,
+        // A program that cannot start (not installed) fails this group, not the sweep.
+        Err(e) => return Ok(Start::Failed(Status::StartupCrash, e.to_string())),
+    };
     ctx.counts.launches += 1;
     let ready = group.ready.as_ref();
     let timeout = Duration::from_secs_f64(ready.map_or(1200.0, |r| r.timeout_s).max(0.001));
