@@ -163,3 +163,24 @@ pub fn now() -> (jiff::Timestamp, Instant) {
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+/// The per-cell timeout of a group (`run.cell_timeout_s`).
+pub fn cell_timeout(group: &Group) -> Duration {
+    let s = group
+        .run
+        .get("cell_timeout_s")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(3600.0);
+    Duration::from_secs_f64(s.max(0.001))
+}
+
+/// The last non-empty line of a log, shortened, for an error message.
+pub fn last_line(log: &str) -> String {
+    log.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect()
+}

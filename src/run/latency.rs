@@ -5,7 +5,7 @@
 //! it failed on gets the failure's status, larger batch sizes of the same
 //! length are pruned after an OOM, and the rest run in a new process.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use camino::Utf8Path;
 
@@ -15,7 +15,7 @@ use crate::parse::one_batch::{self, Combos, Entry};
 use crate::plan::{Group, PlanCell};
 use crate::record::{Status, Utilisation, fill_latency, fill_skipped};
 
-use super::context::{Ctx, now};
+use super::context::{Ctx, cell_timeout, last_line, now};
 use super::files::{read_from, size_of};
 use super::profile::{self, Phase};
 use super::progress::Event;
@@ -299,15 +299,6 @@ fn result_file(group: &Group) -> camino::Utf8PathBuf {
         .unwrap_or_else(|| camino::Utf8PathBuf::from(format!("{}/result.jsonl", group.id)))
 }
 
-fn cell_timeout(group: &Group) -> Duration {
-    let s = group
-        .run
-        .get("cell_timeout_s")
-        .and_then(serde_json::Value::as_f64)
-        .unwrap_or(3600.0);
-    Duration::from_secs_f64(s.max(0.001))
-}
-
 fn bsz(c: &PlanCell) -> u64 {
     c.workload
         .get("bsz")
@@ -328,16 +319,6 @@ fn output_len(cells: &[&PlanCell]) -> u64 {
         .and_then(|c| c.workload.get("output_len"))
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0)
-}
-
-fn last_line(log: &str) -> String {
-    log.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(300)
-        .collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::parse::serving::{ServingResult, parse_output_file};
 use crate::plan::{Group, PlanCell};
 use crate::record::{Status, fill_serving};
 
-use super::context::{Ctx, now};
+use super::context::{Ctx, cell_timeout, last_line, now};
 use super::files::{read_from, size_of};
 use super::progress::Event;
 
@@ -522,15 +522,6 @@ fn healthy(group: &Group) -> bool {
         == Some(200)
 }
 
-fn cell_timeout(group: &Group) -> Duration {
-    let s = group
-        .run
-        .get("cell_timeout_s")
-        .and_then(|v| v.as_f64())
-        .unwrap_or(3600.0);
-    Duration::from_secs_f64(s.max(0.001))
-}
-
 fn label(cell: &PlanCell) -> String {
     cell.axes
         .iter()
@@ -540,14 +531,4 @@ fn label(cell: &PlanCell) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn last_line(log: &str) -> String {
-    log.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(300)
-        .collect()
 }
