@@ -452,3 +452,44 @@ fn profile_in_serving_mode_brackets_each_cell() {
     assert_eq!(log.matches("cudaProfilerStop").count(), 4);
     p.assert_no_leftovers();
 }
+
+/// `--mode batch`: one launched server for the whole bsz_seq sweep, one
+/// `matrix bench batch` per cell, one_batch's metrics in the CSV.
+#[test]
+fn batch_mode_measures_a_launched_server() {
+    let p = RunProject::new();
+    p.write("bsz_seq.csv", "1,2;16,32\n");
+    let out = p.run(&[
+        "--model",
+        "qwen",
+        "--mconf",
+        "2l",
+        "--deploy",
+        "tp8ep8",
+        "--mode",
+        "batch",
+        "--bsz-seq",
+        "bsz_seq.csv",
+        "--set",
+        "output_len=4",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let id = p.only_run();
+    let rows = p.rows(&id);
+    assert_eq!(rows.len(), 4);
+    assert_eq!(statuses(&rows).get("ok"), Some(&4), "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r["mode"], "batch");
+        let prefill: f64 = r["prefill_latency_s"].parse().unwrap();
+        let e2e: f64 = r["e2e_latency_s"].parse().unwrap();
+        assert!(prefill > 0.0 && prefill < e2e, "{r:?}");
+        assert!(r["median_decode_throughput"].parse::<f64>().unwrap() > 0.0);
+    }
+    let servers = p
+        .starts()
+        .iter()
+        .filter(|s| s["entry"] == "launch-server")
+        .count();
+    assert_eq!(servers, 1, "one server for all cells");
+    p.assert_no_leftovers();
+}

@@ -164,3 +164,44 @@ fn sigkill_then_resume_runs_only_what_is_missing() {
     assert_eq!(sizes, after, "a complete group was launched again");
     p.assert_no_leftovers();
 }
+
+/// A worker rank (`--rank 1` of a two-node deployment) launches its server,
+/// records no cell, and keeps it until `matrix` is stopped; then nothing of
+/// it remains.
+#[test]
+fn worker_rank_holds_its_server_until_stopped() {
+    let p = RunProject::new();
+    let mut run = p.spawn(&[
+        "--model",
+        "qwen",
+        "--mconf",
+        "2l",
+        "--deploy",
+        "tp16ep16",
+        "--mode",
+        "serving",
+        "--ip",
+        "127.0.0.1",
+        "--rank",
+        "1",
+        "--set",
+        "seq=16",
+        "--set",
+        "output_len=4",
+        "--set",
+        "num_prompts=4",
+    ]);
+    let started = wait_for(Duration::from_secs(20), || {
+        p.starts()
+            .iter()
+            .any(|s| s["entry"] == "launch-server" && s["rank"] == 1)
+    });
+    assert!(started, "worker server started: {}", run.stderr());
+    assert!(!run.exited(), "matrix keeps the worker running");
+    run.signal(Signal::SIGINT);
+    let out = run.wait(Duration::from_secs(20));
+    assert_eq!(out.code, 130, "{}", out.text());
+    let id = p.only_run();
+    assert!(p.rows(&id).is_empty(), "a worker records no cells");
+    p.assert_no_leftovers();
+}

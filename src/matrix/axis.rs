@@ -67,7 +67,9 @@ impl Choice {
 }
 
 /// The modes `matrix` knows.
-pub const MODES: &[&str] = &["latency", "serving"];
+/// `batch` is `latency` measured against a launched server with
+/// `matrix bench batch` (one_batch_server semantics).
+pub const MODES: &[&str] = &["latency", "serving", "batch"];
 
 /// What an axis name sets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

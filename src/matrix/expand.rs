@@ -335,7 +335,7 @@ fn bsz_seq_lines(
         .clone()
         .or_else(|| matrix.and_then(|m| m.bsz_seq.clone()));
     let modes = mode_values(input, groups);
-    if !modes.iter().any(|m| m == "latency") {
+    if !modes.iter().any(|m| uses_bsz_seq(m)) {
         return match explicit {
             Some(_) => Err(MatrixError::Invalid {
                 origin: Origin {
@@ -612,7 +612,7 @@ impl<'a> Expander<'a> {
 
     fn cell(&mut self, point: &Point<'_>) -> Result<Option<Cell>, MatrixError> {
         let setup = self.point_setup(point)?;
-        let latency = setup.choices.mode == "latency";
+        let latency = uses_bsz_seq(&setup.choices.mode);
         if !latency && point.bsz_seq.is_some() && !is_first_product(point) {
             // Serving cells ignore the bsz_seq products: keep one of them.
             return Ok(None);
@@ -905,7 +905,7 @@ fn check_required(
     axes: &IndexMap<String, Value>,
 ) -> Result<(), MatrixError> {
     let needed: &[&str] = match mode {
-        "latency" => &["bsz", "seq", "output_len"],
+        "latency" | "batch" => &["bsz", "seq", "output_len"],
         _ => &["seq", "output_len", "num_prompts"],
     };
     for k in needed {
@@ -921,6 +921,11 @@ fn check_required(
         }
     }
     Ok(())
+}
+
+/// Modes that sweep batch size × length (bsz_seq.csv applies).
+pub fn uses_bsz_seq(mode: &str) -> bool {
+    matches!(mode, "latency" | "batch")
 }
 
 /// `deploy=tp8 request_rate=4` for messages.

@@ -220,7 +220,7 @@ impl<'a> Planner<'a> {
 
     fn groups(&mut self, cells: &[&Cell]) -> Result<Vec<Group>, PlanError> {
         let mut out = Vec::new();
-        for mode in ["latency", "serving"] {
+        for &mode in crate::matrix::axis::MODES {
             let mode_cells: Vec<&Cell> =
                 cells.iter().copied().filter(|c| c.mode() == mode).collect();
             if mode_cells.is_empty() {

@@ -130,7 +130,7 @@ impl Ctx {
             ("max_concurrency", "max_concurrency"),
             ("num_prompts", "num_prompts"),
         ];
-        let pairs = if group.mode == "latency" {
+        let pairs = if group.mode != "serving" {
             LATENCY
         } else {
             SERVING

@@ -13,6 +13,7 @@ pub mod profile;
 pub mod progress;
 mod serving;
 pub mod stage;
+mod worker;
 
 use std::time::{Duration, Instant};
 
@@ -167,16 +168,18 @@ fn run_group(
         context: format!("cannot create {}", ctx.group_dir(group)),
         source,
     })?;
+    if let Some(rank) = worker::worker_rank(group) {
+        return worker::run_group(ctx, group, rank);
+    }
+    let spec = crate::model::ModelSpec::from_file(&dir.join("config.json")).ok();
+    let gpu = gpu_name(ctx, group);
+    let util = spec
+        .as_ref()
+        .and_then(|s| Utilisation::new(s, gpu.as_deref(), (group.tp * group.nnodes.max(1)) as u32));
     match group.mode.as_str() {
-        "latency" => {
-            let spec = crate::model::ModelSpec::from_file(&dir.join("config.json")).ok();
-            let gpu = gpu_name(ctx, group);
-            let util = spec.as_ref().and_then(|s| {
-                Utilisation::new(s, gpu.as_deref(), (group.tp * group.nnodes.max(1)) as u32)
-            });
-            latency::run_group(ctx, group, todo, util.as_ref())
-        }
-        _ => serving::run_group(ctx, group, todo),
+        "latency" => latency::run_group(ctx, group, todo, util.as_ref()),
+        // `serving` and `batch` both measure a launched server.
+        _ => serving::run_group(ctx, group, todo, util.as_ref()),
     }
 }
 
@@ -282,7 +285,7 @@ fn check_select_metrics(plan: &Plan) -> Result<(), Error> {
 fn recorder_schema(plan: &Plan) -> CsvSchema {
     let mut modes = Vec::new();
     for g in &plan.groups {
-        let m = if g.mode == "latency" {
+        let m = if g.mode != "serving" {
             Mode::Latency
         } else {
             Mode::Serving

@@ -11,16 +11,21 @@ use crate::exec::ready::Url;
 use crate::exec::{self, Child, CmdOutcome, Readiness, ReadyCheck, Spec, wait_ready};
 use crate::parse::serving::{ServingResult, parse_output_file};
 use crate::plan::{Group, PlanCell};
-use crate::record::{Status, fill_serving};
+use crate::record::{Status, Utilisation, fill_latency, fill_serving};
 
 use super::context::{Ctx, cell_timeout, last_line, now};
 use super::files::{read_from, size_of};
 use super::progress::Event;
 
 /// Run the unfinished cells of a serving group.
-pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>) -> Result<(), Error> {
+pub fn run_group(
+    ctx: &mut Ctx,
+    group: &Group,
+    todo: Vec<&PlanCell>,
+    util: Option<&Utilisation<'_>>,
+) -> Result<(), Error> {
     if let Some(phases) = ctx.opts.profile.clone() {
-        return run_profiled(ctx, group, todo, &phases);
+        return run_profiled(ctx, group, todo, &phases, util);
     }
     let mut remaining = todo;
     let mut start_failures = 0;
@@ -28,7 +33,7 @@ pub fn run_group(ctx: &mut Ctx, group: &Group, todo: Vec<&PlanCell>) -> Result<(
         match start_server(ctx, group, &group.launch.argv)? {
             Start::Up(mut server) => {
                 start_failures = 0;
-                remaining = serve(ctx, group, &mut server, remaining)?;
+                remaining = serve(ctx, group, &mut server, remaining, util)?;
                 shut_down(ctx, group, &mut server)?;
             }
             Start::Failed(status, msg) => {
@@ -78,6 +83,7 @@ fn run_profiled(
     group: &Group,
     todo: Vec<&PlanCell>,
     phases: &[super::profile::Phase],
+    util: Option<&Utilisation<'_>>,
 ) -> Result<(), Error> {
     let dir = ctx.layout.profile_dir(&group.model);
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
@@ -109,7 +115,7 @@ fn run_profiled(
             );
             let last = i + 1 == phases.len();
             let rest = if last {
-                serve(ctx, group, &mut server, vec![cell])?
+                serve(ctx, group, &mut server, vec![cell], util)?
             } else {
                 Vec::new()
             };
@@ -269,6 +275,7 @@ fn serve<'a>(
     group: &Group,
     server: &mut Child,
     cells: Vec<&'a PlanCell>,
+    util: Option<&Utilisation<'_>>,
 ) -> Result<Vec<&'a PlanCell>, Error> {
     let total = cells.len();
     for (i, cell) in cells.iter().enumerate() {
@@ -287,7 +294,7 @@ fn serve<'a>(
         let t = std::time::Instant::now();
         flush_cache(group);
         ctx.counts.busy += t.elapsed();
-        match run_cell(ctx, group, cell, server)? {
+        match run_cell(ctx, group, cell, server, util)? {
             CellEnd::Next => {}
             CellEnd::Relaunch => return Ok(cells[i + 1..].to_vec()),
             CellEnd::Interrupted => return Ok(Vec::new()),
@@ -308,6 +315,7 @@ fn run_cell(
     group: &Group,
     cell: &PlanCell,
     server: &mut Child,
+    util: Option<&Utilisation<'_>>,
 ) -> Result<CellEnd, Error> {
     let started = now();
     let Some(client) = &cell.client else {
@@ -395,6 +403,9 @@ fn run_cell(
         }
     }
     let text = read_from(&results, offset);
+    if group.mode == "batch" {
+        return record_batch(ctx, group, cell, &text, results.as_str(), started, util);
+    }
     let runs = match parse_output_file(&text, results.as_str()) {
         Ok(r) if r.len() as u64 >= repeats => r,
         Ok(r) => {
@@ -420,6 +431,45 @@ fn run_cell(
     let chosen = select(&runs, cell);
     ctx.finish(group, cell, Status::Ok, None, started, |row| {
         fill_serving(row, &chosen)
+    })?;
+    Ok(CellEnd::Next)
+}
+
+/// Batch mode: `matrix bench batch` wrote one_batch-format lines; keep the
+/// repeat with the lowest total latency (`best`) or the median one.
+fn record_batch(
+    ctx: &mut Ctx,
+    group: &Group,
+    cell: &PlanCell,
+    text: &str,
+    source: &str,
+    started: (jiff::Timestamp, std::time::Instant),
+    util: Option<&Utilisation<'_>>,
+) -> Result<CellEnd, Error> {
+    let mut runs = match crate::parse::one_batch::parse_result_jsonl(text, source) {
+        Ok(r) if !r.is_empty() => r,
+        Ok(_) => {
+            let msg = format!("no result line in {source}");
+            ctx.finish(group, cell, Status::ParseError, Some(msg), started, |_| {})?;
+            return Ok(CellEnd::Next);
+        }
+        Err(e) => {
+            ctx.finish(
+                group,
+                cell,
+                Status::ParseError,
+                Some(e.to_string()),
+                started,
+                |_| {},
+            )?;
+            return Ok(CellEnd::Next);
+        }
+    };
+    runs.sort_by(|a, b| a.total_latency.total_cmp(&b.total_latency));
+    let median = cell.workload.get("select").and_then(|v| v.as_str()) == Some("median");
+    let chosen = runs[if median { runs.len() / 2 } else { 0 }].clone();
+    ctx.finish(group, cell, Status::Ok, None, started, |row| {
+        fill_latency(row, &chosen, util)
     })?;
     Ok(CellEnd::Next)
 }
