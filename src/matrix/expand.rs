@@ -7,7 +7,7 @@
 //! line, batch size outer, sequence length inner — the order one_batch runs
 //! them). `include:` cells follow, then duplicates (same id) are dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -75,6 +75,12 @@ struct Point<'a> {
 
 /// Expand the matrix described by `input`.
 pub fn expand(input: &ExpandInput) -> Result<Expansion, MatrixError> {
+    expand_with(input, 20_000)
+}
+
+/// [`expand`], on every core when the product has at least `min_parallel`
+/// combinations.
+fn expand_with(input: &ExpandInput, min_parallel: u128) -> Result<Expansion, MatrixError> {
     let store = LayerStore::new(&input.root);
     let matrix = match &input.matrix {
         Some(p) => Some(MatrixFile::read(
@@ -105,29 +111,35 @@ pub fn expand(input: &ExpandInput) -> Result<Expansion, MatrixError> {
         return Err(MatrixError::TooMany { count: total, cap });
     }
 
+    let parts = expand_parts(
+        &groups,
+        &lines,
+        &store,
+        matrix.as_ref(),
+        &overrides,
+        &input.root,
+        min_parallel,
+    )?;
     let env = scope::environment();
     let mut ctx = Expander::new(&store, matrix.as_ref(), &overrides, &input.root, &env)?;
-    let mut seen: HashMap<String, ()> = HashMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let mut out = Vec::new();
     let mut excluded = 0;
-    for_each_point(&groups, &lines, |point| {
-        if is_excluded(matrix.as_ref(), &point) {
-            excluded += 1;
-            return Ok(());
-        }
-        if let Some(cell) = ctx.cell(&point)? {
-            if seen.insert(cell.id.clone(), ()).is_none() {
+    for part in parts {
+        excluded += part.excluded;
+        ctx.pruned.extend(part.pruned);
+        for cell in part.cells {
+            if seen.insert(cell.id.clone()) {
                 out.push(cell);
             }
         }
-        Ok(())
-    })?;
+    }
     if let Some(m) = matrix.as_ref() {
         for filter in &m.include {
             let included = include_groups(&groups, filter, m)?;
             for_each_point(&included, &lines, |point| {
                 if let Some(cell) = ctx.cell(&point)? {
-                    if seen.insert(cell.id.clone(), ()).is_none() {
+                    if seen.insert(cell.id.clone()) {
                         out.push(cell);
                     }
                 }
@@ -177,6 +189,85 @@ pub fn shown(root: &Utf8Path, p: &Utf8Path) -> String {
     a.strip_prefix(root)
         .map(|r| r.to_string())
         .unwrap_or_else(|_| a.to_string())
+}
+
+/// The cells of one slice of the product, before de-duplication.
+struct Part {
+    cells: Vec<Cell>,
+    pruned: Vec<Pruned>,
+    excluded: usize,
+}
+
+/// Expand the product on every core. The space is cut along the first axis
+/// group with more than one value (every group before it has one value, so
+/// the slices concatenated in order are exactly the sequential order); each
+/// slice expands with its own caches.
+fn expand_parts(
+    groups: &[AxisGroup],
+    lines: &[BszSeqLine],
+    store: &LayerStore,
+    matrix: Option<&MatrixFile>,
+    overrides: &[Override],
+    root: &Utf8Path,
+    min_parallel: u128,
+) -> Result<Vec<Part>, MatrixError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let total: u128 = groups.iter().map(|g| g.len() as u128).product();
+    let split = groups.iter().position(|g| g.len() > 1);
+    let (Some(split), true) = (split, threads > 1 && total >= min_parallel) else {
+        return Ok(vec![expand_slice(
+            groups, lines, store, matrix, overrides, root,
+        )?]);
+    };
+    let len = groups[split].len();
+    let per = len.div_ceil(threads.min(len));
+    let slices: Vec<Vec<AxisGroup>> = (0..len)
+        .step_by(per)
+        .map(|start| {
+            let mut g = groups.to_vec();
+            for m in &mut g[split].members {
+                m.values = m.values[start..(start + per).min(len)].to_vec();
+            }
+            g
+        })
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = slices
+            .iter()
+            .map(|g| s.spawn(move || expand_slice(g, lines, store, matrix, overrides, root)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+fn expand_slice(
+    groups: &[AxisGroup],
+    lines: &[BszSeqLine],
+    store: &LayerStore,
+    matrix: Option<&MatrixFile>,
+    overrides: &[Override],
+    root: &Utf8Path,
+) -> Result<Part, MatrixError> {
+    let env = scope::environment();
+    let mut ctx = Expander::new(store, matrix, overrides, root, &env)?;
+    let mut part = Part {
+        cells: Vec::new(),
+        pruned: Vec::new(),
+        excluded: 0,
+    };
+    for_each_point(groups, lines, |point| {
+        if is_excluded(matrix, &point) {
+            part.excluded += 1;
+        } else if let Some(cell) = ctx.cell(&point)? {
+            part.cells.push(cell);
+        }
+        Ok(())
+    })?;
+    part.pruned = ctx.pruned;
+    Ok(part)
 }
 
 /// Command-line choices, then the matrix file's axes (a CLI value replaces
@@ -962,5 +1053,35 @@ pub fn jinja_message(e: &minijinja::Error, src: &str, ctx: Option<&minijinja::Va
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parallel expansion yields exactly the sequential cells, in order.
+    #[test]
+    fn parallel_expansion_equals_sequential() {
+        let root = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().unwrap();
+        let m = Utf8PathBuf::from_path_buf(dir.path().join("m.yaml")).unwrap();
+        std::fs::write(
+            &m,
+            "axes:\n  model: qwen\n  mconf: 2l\n  mode: serving\n  deploy: [tp8, tp8ep8]\n  request_rate: [1, 2, 3, 4, 5]\n  seq: [16, 32, 64]\nderive:\n  num_prompts: \"{{ 10 * request_rate }}\"\nexclude:\n  - {deploy: tp8, request_rate: 3}\n",
+        )
+        .unwrap();
+        let input = ExpandInput {
+            root,
+            matrix: Some(m),
+            max_cells: Some(1000),
+            ..Default::default()
+        };
+        let seq = expand_with(&input, u128::MAX).unwrap();
+        let par = expand_with(&input, 0).unwrap();
+        let ids = |e: &Expansion| e.cells.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&seq), ids(&par));
+        assert_eq!(seq.cells.len(), 2 * 5 * 3 - 3);
+        assert_eq!((seq.excluded, par.excluded), (3, 3));
     }
 }
