@@ -338,3 +338,43 @@ fn no_prune_runs_larger_batch_sizes_into_oom() {
     assert_second_group_ok(&rows, "oom_above=2", &out);
     p.assert_no_leftovers();
 }
+
+/// A one_batch process that dies before measuring anything is retried once,
+/// then every cell of its group is `startup_crash`; the next group runs.
+#[test]
+fn latency_startup_crash_fails_the_group_not_the_sweep() {
+    let p = RunProject::new();
+    p.write(
+        "m.yaml",
+        "axes:\n  model: qwen\n  mode: latency\n  deploy: tp8\n  \
+         env.MATRIX_SIM_FAULT: [\"crash_at_start=3\", \"\"]\n  bsz: [1, 2]\n  seq: [16]\n\
+         set:\n  workload:\n    output_len: 4\n",
+    );
+    let out = p.run(&["--matrix", "m.yaml", "--mconf", "2l"]);
+    assert_eq!(out.code, 1, "{}", out.text());
+    let id = p.only_run();
+    let rows = p.rows(&id);
+    assert_eq!(rows.len(), 4);
+    let crashed: Vec<_> = rows
+        .iter()
+        .filter(|r| r["status"] == "startup_crash")
+        .collect();
+    assert_eq!(crashed.len(), 2, "{rows:#?}");
+    assert!(
+        crashed
+            .iter()
+            .all(|r| r["error"].contains("crash_at_start"))
+    );
+    assert_eq!(rows.iter().filter(|r| r["status"] == "ok").count(), 2);
+    assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+    let one_batch = p
+        .starts()
+        .iter()
+        .filter(|s| s["entry"] == "one-batch")
+        .count();
+    assert_eq!(
+        one_batch, 3,
+        "2 tries for the crashing group, 1 for the other"
+    );
+    p.assert_no_leftovers();
+}

@@ -31,6 +31,7 @@ pub fn run_group(
         return run_profiled(ctx, group, todo, &phases, util);
     }
     let mut remaining = todo;
+    let mut startup_failures = 0;
     while !remaining.is_empty() && !ctx.stop.is_stopping() {
         let batch = next_batch(&remaining);
         let (bszs, seqs) = lists(&batch);
@@ -64,6 +65,30 @@ pub fn run_group(
             }
         }
         remaining.retain(|c| !batch.iter().any(|b| b.id == c.id));
+        if launch.failed_to_start(!entries.is_empty()) {
+            // Nothing ran: retry the same cells (startup_retries), then fail them all.
+            startup_failures += 1;
+            if startup_failures <= ctx.opts.startup_retries {
+                ctx.event(Event::Warn(format!(
+                    "group {}: one_batch failed to start; retrying",
+                    group.id
+                )));
+                remaining.splice(0..0, missing);
+                continue;
+            }
+            let msg = format!("one_batch failed to start: {}", last_line(&launch.log));
+            for cell in missing {
+                ctx.finish(
+                    group,
+                    cell,
+                    Status::StartupCrash,
+                    Some(msg.clone()),
+                    launch.started,
+                    |_| {},
+                )?;
+            }
+            continue;
+        }
         let rest = settle_missing(ctx, group, &launch, !entries.is_empty(), missing)?;
         remaining.splice(0..0, rest);
     }
@@ -80,6 +105,14 @@ struct Launch {
 }
 
 impl Launch {
+    /// Exited non-zero having measured nothing, and not for lack of memory:
+    /// the process never got going (bad flag, missing program or module).
+    fn failed_to_start(&self, produced_any: bool) -> bool {
+        matches!(self.outcome, CmdOutcome::Exited(s) if !s.success())
+            && !produced_any
+            && !one_batch::oom_in(&self.log)
+    }
+
     fn entries(&self, bszs: &[u64], seqs: &[u64], ol: u64) -> Vec<Entry> {
         let mut out: Vec<Entry> = one_batch::parse_result_jsonl(&self.json, &self.source)
             .map(|v| v.into_iter().map(Entry::Measured).collect())
@@ -121,7 +154,13 @@ fn launch(
         phase: format!("one_batch, {cells} cells"),
     });
     let started = now();
-    let outcome = run_cmd(&spec, timeout, ctx.opts.grace, ctx.stop)?;
+    let outcome = match run_cmd(&spec, timeout, ctx.opts.grace, ctx.stop) {
+        Ok(o) => o,
+        // A program that cannot be started fails this group like a crash at
+        // start (exit 127, as a shell reports it), not the whole sweep.
+        Err(e @ crate::exec::ExecError::Spawn { .. }) => spawn_failure(&log_path, &e),
+        Err(e) => return Err(e.into()),
+    };
     ctx.counts.launches += 1;
     ctx.counts.busy += started.1.elapsed();
     Ok(Launch {
@@ -131,6 +170,23 @@ fn launch(
         log: read_from(&log_path, log_at),
         source: log_path.to_string(),
     })
+}
+
+/// Note a failed spawn in the group's log and report it as exit code 127.
+fn spawn_failure(log: &Utf8Path, e: &crate::exec::ExecError) -> CmdOutcome {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    let cause = std::error::Error::source(e)
+        .map(|c| format!(": {c}"))
+        .unwrap_or_default();
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = writeln!(f, "matrix: {e}{cause}");
+    }
+    CmdOutcome::Exited(std::process::ExitStatus::from_raw(127 << 8))
 }
 
 /// Give the first cell the process failed on its status; prune larger batch
