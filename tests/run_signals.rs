@@ -104,8 +104,9 @@ fn ctrl_c_twice_kills_everything_at_once() {
     assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:#?}");
 }
 
-/// SIGKILL leaves the server (its own process group) running; once the
-/// test has cleaned those up, `--resume <id>` runs exactly the missing
+/// SIGKILL gives `matrix` no chance to clean up, but the kernel kills its
+/// direct children with it (parent-death signal), so the server and the
+/// client do not outlive it; `--resume <id>` then runs exactly the missing
 /// cells and never relaunches the group that was complete.
 #[test]
 fn sigkill_then_resume_runs_only_what_is_missing() {
@@ -116,8 +117,7 @@ fn sigkill_then_resume_runs_only_what_is_missing() {
     let out = run.wait(Duration::from_secs(10));
     assert_eq!(out.code, 128 + 9);
     assert!(seen < CELLS, "killed too late to test a resume");
-    // The killed run's server and client outlive it; remove them.
-    p.kill_leftovers();
+    // The server and client die with matrix: nothing to clean up.
     p.assert_no_leftovers();
 
     let manifest = p.manifest(&id);

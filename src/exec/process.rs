@@ -110,6 +110,26 @@ pub struct Child {
     live_group: bool,
 }
 
+/// If `matrix` itself is killed (SIGKILL: no handler runs), the kernel
+/// kills its direct children too, so no server outlives the run. Engines
+/// do the same for their own workers (SGLang's subprocesses watch their
+/// parent). The signal follows the spawning thread, which for the runner is
+/// its main thread. Checks the parent is still the one that forked us, in
+/// case it died before the request took effect.
+fn die_with_parent(parent: nix::unistd::Pid) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+        if nix::unistd::getppid() != parent {
+            return Err(std::io::Error::other(
+                "matrix exited while starting this process",
+            ));
+        }
+    }
+    let _ = parent;
+    Ok(())
+}
+
 impl Child {
     /// Spawn `spec` as the leader of a new process group, stdin from
     /// /dev/null, stdout and stderr appended to `spec.log`.
@@ -135,9 +155,10 @@ impl Child {
         }
         // Spawn and register with Ctrl-C blocked, so a second Ctrl-C cannot
         // fall between the two and miss this group.
+        let parent = nix::unistd::getpid();
         let inner = with_stop_signals_blocked(|old_mask| {
             // SAFETY: between fork and exec only async-signal-safe calls:
-            // pthread_sigmask is one, and it allocates nothing.
+            // pthread_sigmask, prctl and getppid are, and allocate nothing.
             unsafe {
                 cmd.pre_exec(move || {
                     nix::sys::signal::pthread_sigmask(
@@ -145,7 +166,8 @@ impl Child {
                         Some(&old_mask),
                         None,
                     )
-                    .map_err(std::io::Error::from)
+                    .map_err(std::io::Error::from)?;
+                    die_with_parent(parent)
                 });
             }
             let child = cmd.spawn()?;
