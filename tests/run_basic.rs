@@ -493,3 +493,22 @@ fn batch_mode_measures_a_launched_server() {
     assert_eq!(servers, 1, "one server for all cells");
     p.assert_no_leftovers();
 }
+
+/// A selection metric the results do not carry is bad input: exit 2 before
+/// anything is written.
+#[test]
+fn unknown_select_metric_is_refused_before_writing() {
+    let p = RunProject::new();
+    let out = p.run(&[
+        "--matrix",
+        "matrices/grok_online.yaml",
+        "--mconf",
+        "2l",
+        "--set",
+        "select_metric=median_foo",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.text());
+    assert!(out.stderr.contains("median_foo"), "{}", out.stderr);
+    assert!(!p.results().exists(), "nothing written");
+    assert!(p.starts().is_empty(), "nothing started");
+}

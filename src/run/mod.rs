@@ -91,8 +91,11 @@ impl Summary {
 pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary, Error> {
     let started = Instant::now();
     let stop = exec::install_signals()?;
+    if let Target::Fresh(plan) = &target {
+        // Bad input is reported before anything is written.
+        check_select_metrics(plan)?;
+    }
     let (plan, layout, recorder, done) = open(root, target, &opts)?;
-    check_select_metrics(&plan)?;
     let schema = recorder_schema(&plan);
     let mut ctx = Ctx {
         run_id: plan.run_id.clone(),
