@@ -97,7 +97,16 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
             results_dir: root.join("results"),
         },
         None => {
-            let plan = matrix::app::plan(&plan_input(root, a.input))?;
+            let mut plan = matrix::app::plan(&plan_input(root, a.input.clone()))?;
+            // Run ids have one-second resolution: a second run started in the
+            // same second as the last waits for the next id rather than fail.
+            for _ in 0..3 {
+                if a.dry_run || !camino::Utf8Path::new(&plan.run_dir).exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1000));
+                plan = matrix::app::plan(&plan_input(root, a.input.clone()))?;
+            }
             if a.dry_run {
                 write_stdout(|out| out.write_all(matrix::plan::output::render(&plan).as_bytes()))?;
                 return Ok(0);
