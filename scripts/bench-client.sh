@@ -6,8 +6,10 @@
 #      streamed tokens/s the client sustained at each rate;
 #   2. start-up: `matrix` entry to first request (startup_ms), and the wall
 #      time of a whole one-request process;
-#   3. CPU time per streamed token: process CPU (user+sys) of a large run
-#      minus a one-request run, divided by the extra tokens.
+#   3. CPU time per streamed token, as the load-generator target defines it:
+#      backend sglang, 4000 prompts x 256 output tokens, concurrency 256;
+#      process CPU (user+sys) of that run minus a one-request run, divided by
+#      the 1 024 000 tokens; three runs (CPU_RUNS).
 # Server: TARGET=sse (default) is the SSE server of benches/bench_sse_server.rs;
 # TARGET=sim is `matrix sim launch-server` at MATRIX_SIM_TIME_SCALE=0 (real
 # scheduler, real SGLang stream shapes, no sleeps).
@@ -71,11 +73,14 @@ done
 echo
 echo "== CPU per streamed token =="
 cpu() { /usr/bin/time -f "%U %S" -o "$OUT_DIR/time" "$@" > /dev/null; awk '{print $1 + $2}' "$OUT_DIR/time"; }
-small=$(cpu "$MATRIX" bench serving --base-url "$URL" --disable-tqdm --num-prompts 1 --warmup-requests 0 \
-  --random-input-len 32 --random-output-len 1 --random-range-ratio 1.0)
-BIG_N=2000; BIG_OUT=512
-big=$(cpu "$MATRIX" bench serving --base-url "$URL" --disable-tqdm --num-prompts $BIG_N --warmup-requests 0 \
-  --random-input-len 32 --random-output-len $BIG_OUT --random-range-ratio 1.0 --max-concurrency 64)
+BIG_N=4000; BIG_OUT=256; BIG_C=256
 tokens=$(( BIG_N * BIG_OUT ))
-echo "cpu(1 request)=${small}s  cpu($BIG_N x $BIG_OUT tokens)=${big}s"
-awk -v b="$big" -v s="$small" -v t="$tokens" 'BEGIN { printf "CPU per streamed token: %.2f us\n", (b - s) / t * 1e6 }'
+for _ in $(seq "${CPU_RUNS:-3}"); do
+  small=$(cpu "$MATRIX" bench serving --backend sglang --base-url "$URL" --disable-tqdm --num-prompts 1 \
+    --warmup-requests 0 --random-input-len 32 --random-output-len 1 --random-range-ratio 1.0)
+  big=$(cpu "$MATRIX" bench serving --backend sglang --base-url "$URL" --disable-tqdm --num-prompts $BIG_N \
+    --warmup-requests 0 --random-input-len 32 --random-output-len $BIG_OUT --random-range-ratio 1.0 \
+    --max-concurrency $BIG_C)
+  awk -v b="$big" -v s="$small" -v t="$tokens" -v n="$BIG_N x $BIG_OUT @ c=$BIG_C" \
+    'BEGIN { printf "cpu(1 request)=%ss  cpu(%s)=%ss  CPU per streamed token: %.2f us\n", s, n, b, (b - s) / t * 1e6 }'
+done

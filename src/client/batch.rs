@@ -133,7 +133,7 @@ async fn one_case(
         };
         let body = payload::body(&opts, &p, ol);
         let s = sender.clone();
-        set.spawn(async move { s.send(body, il, 0).await });
+        set.spawn(async move { s.send(body, il, ol, 0).await });
     }
     let recs = set.join_all().await;
     if let Some(f) = recs.iter().find_map(|r| r.failure.as_ref()) {

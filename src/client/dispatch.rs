@@ -28,6 +28,8 @@ const SPIN: Duration = Duration::from_micros(200);
 pub struct Job {
     pub body: Bytes,
     pub prompt_len: u32,
+    /// Requested output tokens (sizes the per-token buffers up front).
+    pub output_len: u32,
     /// Seconds after the run start.
     pub offset_s: f64,
 }
@@ -102,7 +104,9 @@ fn release(
         let sender = sender.clone();
         let pb = progress.clone();
         out.push(handle.spawn(async move {
-            let rec = sender.send(job.body, job.prompt_len, scheduled_us).await;
+            let rec = sender
+                .send(job.body, job.prompt_len, job.output_len, scheduled_us)
+                .await;
             drop(permit);
             if let Some(pb) = pb {
                 pb.inc(1);

@@ -52,15 +52,21 @@ fn raise_nofile_limit() {
     }
 }
 
-/// A multi-threaded runtime sized to the machine (at most 4 workers).
+/// A runtime with one worker per 4 cores (1 to 4; one worker = tokio's
+/// current-thread runtime, no worker thread to wake at all). Streams
+/// are cheap to serve (~1-2 µs of CPU per token), and every extra worker
+/// adds park/unpark and work-stealing wake-ups per token: on 2 cores, two
+/// workers cost ~30% more CPU per token than one (docs/PERFORMANCE.md).
+/// Schedule release runs on its own blocking thread either way.
 fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
     raise_nofile_limit();
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 4);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .map_err(ClientError::Runtime)
+    let workers = (std::thread::available_parallelism().map_or(2, |n| n.get()) / 4).clamp(1, 4);
+    let mut b = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    b.enable_all().build().map_err(ClientError::Runtime)
 }

@@ -43,8 +43,16 @@ fn fail(kind: ErrorKind, message: impl Into<String>) -> Failure {
 }
 
 impl Sender {
-    /// Send `body` now and record the outcome. `scheduled_us` is when it was due.
-    pub async fn send(&self, body: Bytes, prompt_len: u32, scheduled_us: u64) -> RequestRecord {
+    /// Send `body` now and record the outcome. `scheduled_us` is when it was
+    /// due; `output_len` (requested tokens, 0 if unknown) sizes the per-chunk
+    /// vectors once, so a stream does not regrow them token by token.
+    pub async fn send(
+        &self,
+        body: Bytes,
+        prompt_len: u32,
+        output_len: u32,
+        scheduled_us: u64,
+    ) -> RequestRecord {
         let sent = Instant::now();
         let mut rec = RequestRecord {
             scheduled_us,
@@ -52,6 +60,12 @@ impl Sender {
             prompt_len,
             ..Default::default()
         };
+        if self.stream {
+            rec.chunk_us = Vec::with_capacity(output_len as usize);
+            if self.api == Api::Generate {
+                rec.chunk_tokens = Vec::with_capacity(output_len as usize);
+            }
+        }
         let outcome = tokio::time::timeout(self.timeout, self.exchange(body, sent, &mut rec)).await;
         let result = outcome.unwrap_or_else(|_| {
             Err(fail(
@@ -139,8 +153,7 @@ impl Sender {
                 continue;
             };
             let now = us_since(sent);
-            lines.push(data);
-            self.drain(&mut lines, now, &mut state, rec)?;
+            lines.feed(data, |ev| self.on_event(ev, now, &mut state, rec))?;
         }
         if !lines.remainder().is_empty() {
             lines.push(b"\n");
@@ -160,24 +173,35 @@ impl Sender {
         rec: &mut RequestRecord,
     ) -> Result<(), Failure> {
         while let Some(ev) = lines.next_event() {
-            st.last_line_us = now;
-            let json = match ev {
-                Event::Done => continue,
-                Event::Garbage => {
-                    return Err(fail(
-                        ErrorKind::MalformedStream,
-                        "a stream line is not SSE data",
-                    ));
-                }
-                Event::Data(j) => j,
-            };
-            let info = chunk::parse(self.api, json).map_err(|e| {
-                let head = String::from_utf8_lossy(&json[..json.len().min(120)]).into_owned();
-                fail(ErrorKind::MalformedStream, format!("{e}: {head}"))
-            })?;
-            check_error(&info)?;
-            self.on_chunk(&info, now, st, rec);
+            self.on_event(ev, now, st, rec)?;
         }
+        Ok(())
+    }
+
+    fn on_event(
+        &self,
+        ev: Event<'_>,
+        now: u32,
+        st: &mut StreamState,
+        rec: &mut RequestRecord,
+    ) -> Result<(), Failure> {
+        st.last_line_us = now;
+        let json = match ev {
+            Event::Done => return Ok(()),
+            Event::Garbage => {
+                return Err(fail(
+                    ErrorKind::MalformedStream,
+                    "a stream line is not SSE data",
+                ));
+            }
+            Event::Data(j) => j,
+        };
+        let info = chunk::parse(self.api, json).map_err(|e| {
+            let head = String::from_utf8_lossy(&json[..json.len().min(120)]).into_owned();
+            fail(ErrorKind::MalformedStream, format!("{e}: {head}"))
+        })?;
+        check_error(&info)?;
+        self.on_chunk(&info, now, st, rec);
         Ok(())
     }
 

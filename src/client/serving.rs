@@ -113,6 +113,7 @@ fn jobs(req: &ServingRequest, opts: &BodyOptions<'_>, prompts: &[Prompt]) -> Vec
         .map(|(p, offset_s)| Job {
             body: payload::body(opts, p, p.output_len),
             prompt_len: p.prompt_len,
+            output_len: p.output_len,
             offset_s,
         })
         .collect()
@@ -134,7 +135,7 @@ async fn warmup(
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..n {
             let (s, b) = (sender.clone(), body.clone());
-            set.spawn(async move { s.send(b, 0, 0).await });
+            set.spawn(async move { s.send(b, 0, 0, 0).await });
         }
         let recs = set.join_all().await;
         first_send = recs.iter().map(|r| r.send_us).min();

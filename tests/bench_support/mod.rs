@@ -205,9 +205,16 @@ fn chunk(api: Api, n: usize, k: u64, prompt_len: u64, max_new: u64) -> String {
             } else {
                 Value::Null
             };
-            let v = json!({"text": text, "meta_info": {"id": format!("r{n}"), "prompt_tokens": prompt_len,
-                "completion_tokens": k, "finish_reason": finish, "cached_tokens": 0}});
-            format!("data: {v}\n\n")
+            // SGLang's field order and shape: cumulative `text` and
+            // `output_ids`, then `meta_info` (orjson, compact).
+            let ids: Vec<u64> = (0..k).map(|i| 1000 + i % 30000).collect();
+            let meta = json!({"id": format!("r{n}"), "finish_reason": finish, "prompt_tokens": prompt_len,
+                "completion_tokens": k, "cached_tokens": 0});
+            format!(
+                "data: {{\"text\":{},\"output_ids\":{},\"meta_info\":{meta}}}\n\n",
+                json!(text),
+                json!(ids)
+            )
         }
         Api::Completions => {
             let finish = if last { json!("length") } else { Value::Null };
