@@ -413,25 +413,26 @@ fn run_cell(
                 "expected {repeats} result lines in {results}, found {}",
                 r.len()
             );
-            ctx.finish(group, cell, Status::ParseError, Some(msg), started, |_| {})?;
-            return Ok(CellEnd::Next);
+            return parse_failed(ctx, group, cell, msg, started);
         }
-        Err(e) => {
-            ctx.finish(
-                group,
-                cell,
-                Status::ParseError,
-                Some(e.to_string()),
-                started,
-                |_| {},
-            )?;
-            return Ok(CellEnd::Next);
-        }
+        Err(e) => return parse_failed(ctx, group, cell, e.to_string(), started),
     };
     let chosen = select(&runs, cell);
     ctx.finish(group, cell, Status::Ok, None, started, |row| {
         fill_serving(row, &chosen)
     })?;
+    Ok(CellEnd::Next)
+}
+
+/// Record a cell whose results could not be read, and go on.
+fn parse_failed(
+    ctx: &mut Ctx,
+    group: &Group,
+    cell: &PlanCell,
+    msg: String,
+    started: (jiff::Timestamp, std::time::Instant),
+) -> Result<CellEnd, Error> {
+    ctx.finish(group, cell, Status::ParseError, Some(msg), started, |_| {})?;
     Ok(CellEnd::Next)
 }
 
@@ -449,21 +450,15 @@ fn record_batch(
     let mut runs = match crate::parse::one_batch::parse_result_jsonl(text, source) {
         Ok(r) if !r.is_empty() => r,
         Ok(_) => {
-            let msg = format!("no result line in {source}");
-            ctx.finish(group, cell, Status::ParseError, Some(msg), started, |_| {})?;
-            return Ok(CellEnd::Next);
-        }
-        Err(e) => {
-            ctx.finish(
+            return parse_failed(
+                ctx,
                 group,
                 cell,
-                Status::ParseError,
-                Some(e.to_string()),
+                format!("no result line in {source}"),
                 started,
-                |_| {},
-            )?;
-            return Ok(CellEnd::Next);
+            );
         }
+        Err(e) => return parse_failed(ctx, group, cell, e.to_string(), started),
     };
     runs.sort_by(|a, b| a.total_latency.total_cmp(&b.total_latency));
     let median = cell.workload.get("select").and_then(|v| v.as_str()) == Some("median");
