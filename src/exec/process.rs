@@ -68,6 +68,17 @@ impl Spec {
         self
     }
 
+    /// Add (or override) every variable of `vars`.
+    pub fn envs<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Spec
+    where
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        self.env
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
     /// Remove an inherited environment variable.
     pub fn env_remove(mut self, key: impl Into<OsString>) -> Spec {
         self.env_remove.push(key.into());

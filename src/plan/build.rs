@@ -146,11 +146,6 @@ fn run_id(input: &PlanInput, cells: &[Cell]) -> String {
 
 /// Replace the placeholders once the group ids are known.
 fn finish_paths(g: &mut Group, run_dir: &str) {
-    let fix = |s: &mut String| {
-        if s.contains('@') {
-            *s = s.replace(RUN_DIR, run_dir).replace(GROUP, &g.id);
-        }
-    };
     let id = g.id.clone();
     let fix_id = |s: &mut String| {
         if s.contains('@') {
@@ -172,7 +167,6 @@ fn finish_paths(g: &mut Group, run_dir: &str) {
             fix_id(&mut r.file);
         }
     }
-    let _ = fix;
 }
 
 /// Renders the groups of one engine.
@@ -441,13 +435,8 @@ impl<'a> Planner<'a> {
             "latency" => self.flags.latency.as_ref().unwrap_or(&self.flags.server),
             _ => &self.flags.server,
         };
-        let skip = argv
-            .iter()
-            .position(|a| a.starts_with("--"))
-            .unwrap_or(argv.len());
         check_argv(
             argv,
-            skip,
             table,
             &self.flags.extra,
             &self.profile.origin(&format!("modes.{mode}.launch.argv")),
@@ -549,11 +538,7 @@ impl CellRenderer<'_, '_> {
         let ctx = scope::cell_vars(&c.workload, self.group_ctx, Some(&c.id));
         let (argv, env) = self.clients[kind].render(&ctx)?;
         if let (Some(table), "engine") = (self.client_table, kind) {
-            let skip = argv
-                .iter()
-                .position(|a| a.starts_with("--"))
-                .unwrap_or(argv.len());
-            check_argv(&argv, skip, table, &[], &self.argv_origin)?;
+            check_argv(&argv, table, &[], &self.argv_origin)?;
         }
         let results = match self.results {
             Some((t, format)) => Some(Results {

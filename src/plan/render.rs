@@ -394,17 +394,16 @@ fn mj_arg(v: &Mj) -> String {
     }
 }
 
-/// Check every `--flag` of a rendered argv against a table (after `skip`
-/// leading program tokens). Values are not checked here: server values
-/// were checked when rendered.
+/// Check every `--flag` of a rendered argv against a table (the program
+/// tokens before the first flag never start with `--`). Values are not
+/// checked here: server values were checked when rendered.
 pub fn check_argv(
     argv: &[String],
-    skip: usize,
     table: &FlagTable,
     extra: &[String],
     origin: &Origin,
 ) -> Result<(), PlanError> {
-    for tok in argv.iter().skip(skip) {
+    for tok in argv {
         if !tok.starts_with("--") || tok.len() < 3 {
             continue;
         }

@@ -145,10 +145,7 @@ fn launch(
     let log_path = ctx.layout.server_log(&group.id);
     let (json_at, log_at) = (size_of(result_file), size_of(&log_path));
     let timeout = cell_timeout(group).saturating_mul(cells.max(1) as u32);
-    let mut spec = Spec::new(argv.to_vec(), log_path.as_std_path());
-    for (k, v) in &group.launch.env {
-        spec = spec.env(k, v);
-    }
+    let spec = Spec::new(argv.to_vec(), log_path.as_std_path()).envs(&group.launch.env);
     ctx.event(Event::Phase {
         id: group.id.clone(),
         phase: format!("one_batch, {cells} cells"),
@@ -268,7 +265,7 @@ fn run_profiled(
             let base = profile::artifact_base(&dir, phase, b, s, &deploy, &backend);
             let result = result_file(group);
             let mut argv = profile::nsys_prefix(&base);
-            argv.extend(profile::narrow_one_batch(&group.launch.argv, b, s, &result));
+            argv.extend(replace_lists(&group.launch.argv, &[b], &[s]));
             argv.extend(profile::one_batch_switches(phase));
             last = Some(launch(ctx, group, &argv, &result, 1)?);
         }

@@ -95,80 +95,9 @@ pub fn artifact_base(
     ))
 }
 
-/// A one_batch argv narrowed to one batch size and one input length: the
-/// values after `--batch-size` and `--input-len` are replaced.
-pub fn narrow_one_batch(
-    argv: &[String],
-    bsz: u64,
-    seq: u64,
-    result_file: &Utf8Path,
-) -> Vec<String> {
-    let mut out = Vec::with_capacity(argv.len());
-    let mut i = 0;
-    while i < argv.len() {
-        let a = &argv[i];
-        let replacement = match a.as_str() {
-            "--batch-size" => Some(bsz.to_string()),
-            "--input-len" => Some(seq.to_string()),
-            "--result-filename" => Some(result_file.to_string()),
-            _ => None,
-        };
-        out.push(a.clone());
-        i += 1;
-        if let Some(r) = replacement {
-            out.push(r);
-            while i < argv.len() && !argv[i].starts_with("--") {
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn narrows_lists_to_one_cell() {
-        let argv = s(&[
-            "p",
-            "--tp-size",
-            "8",
-            "--batch-size",
-            "1",
-            "2",
-            "4",
-            "--input-len",
-            "128",
-            "256",
-            "--output-len",
-            "8",
-            "--result-filename",
-            "a",
-        ]);
-        let out = narrow_one_batch(&argv, 2, 256, Utf8Path::new("b"));
-        assert_eq!(
-            out,
-            s(&[
-                "p",
-                "--tp-size",
-                "8",
-                "--batch-size",
-                "2",
-                "--input-len",
-                "256",
-                "--output-len",
-                "8",
-                "--result-filename",
-                "b"
-            ])
-        );
-    }
 
     #[test]
     fn nsys_prefix_ends_with_output() {

@@ -143,10 +143,7 @@ fn drive_client(ctx: &mut Ctx, group: &Group, cell: &PlanCell) -> Result<(), Err
         argv[pos] = format!("{}.profile-pass", argv[pos]);
     }
     let log = ctx.layout.cell_log(&group.id, &cell.id);
-    let mut spec = Spec::new(argv, log.as_std_path());
-    for (k, v) in &client.env {
-        spec = spec.env(k, v);
-    }
+    let spec = Spec::new(argv, log.as_std_path()).envs(&client.env);
     let t = std::time::Instant::now();
     exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
     ctx.counts.busy += t.elapsed();
@@ -182,10 +179,7 @@ fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, 
         phase: "starting server".into(),
     });
     let log = ctx.layout.server_log(&group.id);
-    let mut spec = Spec::new(argv.to_vec(), log.as_std_path());
-    for (k, v) in &group.launch.env {
-        spec = spec.env(k, v);
-    }
+    let spec = Spec::new(argv.to_vec(), log.as_std_path()).envs(&group.launch.env);
     let started = now();
     let mut server = match Child::spawn(&spec) {
         Ok(s) => s,
@@ -347,10 +341,7 @@ fn run_cell(
         .unwrap_or(1)
         .max(1);
     for _ in 0..repeats {
-        let mut spec = Spec::new(client.argv.clone(), log.as_std_path());
-        for (k, v) in &client.env {
-            spec = spec.env(k, v);
-        }
+        let spec = Spec::new(client.argv.clone(), log.as_std_path()).envs(&client.env);
         let t = std::time::Instant::now();
         let outcome = exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
         ctx.counts.busy += t.elapsed();
@@ -568,12 +559,5 @@ fn healthy(group: &Group) -> bool {
 }
 
 fn label(cell: &PlanCell) -> String {
-    cell.axes
-        .iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::matrix::expand::describe(&cell.axes)
 }

@@ -23,10 +23,7 @@ pub fn worker_rank(group: &Group) -> Option<u32> {
 /// Run a worker rank's process for one group.
 pub fn run_group(ctx: &mut Ctx, group: &Group, rank: u32) -> Result<(), Error> {
     let log = ctx.layout.server_log(&group.id);
-    let mut spec = Spec::new(group.launch.argv.clone(), log.as_std_path());
-    for (k, v) in &group.launch.env {
-        spec = spec.env(k, v);
-    }
+    let spec = Spec::new(group.launch.argv.clone(), log.as_std_path()).envs(&group.launch.env);
     ctx.event(Event::Phase {
         id: group.id.clone(),
         phase: format!(
