@@ -44,6 +44,7 @@ fn main() {
                 matrix,
                 bsz_seq,
                 sets: Vec::new(),
+                only: Vec::new(),
                 env_vars: Vec::new(),
                 max_cells: Some(100_000),
             },

@@ -75,6 +75,11 @@ pub struct LayerArgs {
     /// `workload.key=value`, `env.NAME=value`. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Keep only these values of a swept axis (repeatable; a zip by any of
+    /// its members), e.g. `--only request_rate=inf,4`: a slice of a matrix
+    /// without editing it.
+    #[arg(long = "only", value_name = "AXIS=VALUES")]
+    pub only: Vec<String>,
 }
 
 /// Everything `plan` (and later `run`) needs to build a plan.
@@ -298,6 +303,18 @@ pub struct BenchServingArgs {
 /// Flags of `matrix bench batch`; names mirror SGLang's one_batch_server.
 #[derive(Debug, Args)]
 pub struct BenchBatchArgs {
+    /// API: `sglang` (native /generate with input_ids) or `openai`
+    /// (/v1/completions with a token-id prompt; aliases sglang-oai, vllm).
+    #[arg(long, default_value = "sglang")]
+    pub backend: String,
+    /// Model name sent with OpenAI-compatible requests (vLLM's
+    /// --served-model-name).
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    /// Do not POST /flush_cache before each combination (servers without
+    /// that route, e.g. vLLM with prefix caching off).
+    #[arg(long)]
+    pub no_flush_cache: bool,
     #[arg(long)]
     pub base_url: Option<String>,
     #[arg(long, default_value = "127.0.0.1")]

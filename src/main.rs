@@ -155,6 +155,7 @@ fn plan_input(root: &camino::Utf8Path, a: cli::PlanInputArgs) -> matrix::plan::P
             matrix: a.layers.matrix,
             bsz_seq: a.bsz_seq,
             sets: a.layers.set,
+            only: a.layers.only,
             env_vars: std::env::vars().collect(),
             max_cells: a.max_cells.map(|n| n as u64),
         },
@@ -198,6 +199,9 @@ fn bench(cmd: BenchCommand) -> Result<i32, Error> {
     match cmd {
         BenchCommand::Serving(a) => Ok(client::serving(&serving_request(*a)?)?),
         BenchCommand::Batch(a) => Ok(client::batch(&args::BatchRequest {
+            backend: args::Backend::parse(&a.backend)?,
+            model: a.model,
+            flush_cache: !a.no_flush_cache,
             base_url: args::base_url(a.base_url.as_deref(), &a.host, a.port),
             ready_check_timeout_sec: a.ready_check_timeout_sec,
             run_name: a.run_name,

@@ -165,6 +165,12 @@ pub struct ServingRequest {
 /// Everything `matrix bench batch` needs.
 #[derive(Debug, Clone)]
 pub struct BatchRequest {
+    /// `/generate` or `/v1/completions` (chat cannot carry token ids).
+    pub backend: Backend,
+    /// `model` of OpenAI-compatible requests.
+    pub model: String,
+    /// POST /flush_cache before each combination.
+    pub flush_cache: bool,
     pub base_url: String,
     pub ready_check_timeout_sec: f64,
     pub run_name: String,

@@ -4,6 +4,9 @@
 //! For each batch size × input length × output length: `POST /flush_cache`,
 //! then `bsz` concurrent streamed `/generate` requests with random
 //! `input_ids` of length `seq`, `max_new_tokens = output_len`, `ignore_eos`.
+//! With `--backend openai` the same requests go to `/v1/completions` as
+//! token-id prompts (`max_tokens`, vLLM's `ignore_eos`), so an engine
+//! without SGLang's native API (vLLM) gets the same latency sweep.
 //! Concurrent streams (not one batched request) give a timestamp for every
 //! token of every sequence, from which:
 //!
@@ -53,13 +56,21 @@ pub fn batch(req: &BatchRequest) -> Result<i32, ClientError> {
 async fn run(req: &BatchRequest) -> Result<i32, ClientError> {
     let http = Http::new();
     ready::wait_ready(&http, &req.base_url, req.ready_check_timeout_sec).await?;
+    let api = req.backend.api;
+    if api == Api::Chat {
+        return Err(ClientError::bad_arg(
+            "--backend",
+            "batch sends token-id prompts: use sglang or openai, not a chat backend",
+        ));
+    }
     let sender = Sender {
         http: http.clone(),
-        url: format!("{}/generate", req.base_url),
-        api: Api::Generate,
+        url: format!("{}{}", req.base_url, api.path()),
+        api,
         stream: true,
         timeout: Duration::from_secs_f64(req.request_timeout_sec),
         epoch: Instant::now(),
+        every_token: true,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(req.seed);
     if !req.skip_warmup {
@@ -111,11 +122,22 @@ async fn one_case(
     rng: &mut ChaCha8Rng,
     (bs, il, ol): (u32, u32, u32),
 ) -> Result<BatchResult, ClientError> {
-    flush_cache(sender, &req.base_url).await?;
-    let extra = Map::new();
+    if req.flush_cache {
+        flush_cache(sender, &req.base_url).await?;
+    }
+    // Cumulative token counts in every OpenAI chunk (vLLM and SGLang both
+    // honour continuous_usage_stats), so a chunk holding several tokens
+    // counts them all.
+    let mut extra = Map::new();
+    if sender.api != Api::Generate {
+        extra.insert(
+            "stream_options".into(),
+            json!({"include_usage": true, "continuous_usage_stats": true}),
+        );
+    }
     let opts = BodyOptions {
-        api: Api::Generate,
-        model: "",
+        api: sender.api,
+        model: &req.model,
         stream: true,
         ignore_eos: !req.disable_ignore_eos,
         temperature: req.temperature,

@@ -13,6 +13,9 @@ use super::args::Api;
 pub struct ChunkInfo {
     /// The chunk carries generated text (SGLang's `if text:` test).
     pub has_content: bool,
+    /// OpenAI APIs: the chunk carries a choice, i.e. new tokens, even when
+    /// their text is still empty (an incomplete UTF-8 sequence held back).
+    pub has_choice: bool,
     /// Cumulative completion tokens, when the server says.
     pub completion_tokens: Option<u32>,
     /// Prompt tokens, when the server says.
@@ -85,6 +88,7 @@ pub fn parse(api: Api, json: &[u8]) -> Result<ChunkInfo, serde_json::Error> {
             let usage = c.meta_info.unwrap_or_default();
             Ok(ChunkInfo {
                 has_content: non_empty(&c.text),
+                has_choice: false,
                 completion_tokens: usage.completion_tokens,
                 prompt_tokens: usage.prompt_tokens,
                 error: c.error.map(|e| e.to_string()),
@@ -103,6 +107,7 @@ pub fn parse(api: Api, json: &[u8]) -> Result<ChunkInfo, serde_json::Error> {
             });
             Ok(ChunkInfo {
                 has_content,
+                has_choice: !c.choices.is_empty(),
                 completion_tokens: usage.completion_tokens,
                 prompt_tokens: usage.prompt_tokens,
                 error: c.error.map(|e| e.to_string()),
@@ -274,6 +279,7 @@ mod tests {
             let usage = full.meta_info.unwrap_or_default();
             let want = ChunkInfo {
                 has_content: non_empty(&full.text),
+                has_choice: false,
                 completion_tokens: usage.completion_tokens,
                 prompt_tokens: usage.prompt_tokens,
                 error: full.error.map(|e| e.to_string()),

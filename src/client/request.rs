@@ -28,6 +28,10 @@ pub struct Sender {
     pub timeout: Duration,
     /// Zero point of every `*_us` field.
     pub epoch: Instant,
+    /// OpenAI APIs: time every chunk with a choice and count its tokens
+    /// (batch latency needs every decode step), instead of SGLang's
+    /// serving semantics (only chunks with non-empty text, no counts).
+    pub every_token: bool,
 }
 
 /// µs from `since` to now, saturating at `u32::MAX` (71 minutes).
@@ -212,11 +216,17 @@ impl Sender {
         if info.completion_tokens.is_some() {
             st.completion_tokens = info.completion_tokens;
         }
-        if !info.has_content {
+        if self.api != Api::Generate && !self.every_token {
+            if info.has_content {
+                rec.chunk_us.push(now);
+            }
             return;
         }
-        if self.api != Api::Generate {
-            rec.chunk_us.push(now);
+        let counted = match self.api {
+            Api::Generate => info.has_content,
+            Api::Completions | Api::Chat => info.has_choice,
+        };
+        if !counted {
             return;
         }
         let tokens = info

@@ -58,6 +58,7 @@ async fn run(req: &ServingRequest) -> Result<i32, ClientError> {
         api: req.backend.api,
         stream: !req.disable_stream,
         timeout: Duration::from_secs_f64(req.request_timeout_sec),
+        every_token: false,
         epoch: Instant::now(),
     };
     let warm_send = warmup(req, &opts, &prompts[0], &sender).await?;

@@ -46,7 +46,23 @@ pub struct ProfileSpec {
     /// layer that sets one is told to use the `run:` setting instead.
     #[serde(default)]
     pub managed: IndexMap<String, String>,
+    /// Shared-layer keys (SGLang's names) mapped onto this engine's flags;
+    /// see `plan::translate`.
+    #[serde(default)]
+    pub translate: IndexMap<String, Translation>,
     pub modes: IndexMap<String, ModeSpec>,
+}
+
+/// How one shared-layer server key becomes this engine's flag.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum Translation {
+    /// The same value under another name.
+    Rename(String),
+    /// A value computed by a minijinja expression over `value` and `server`.
+    Expr { to: String, expr: String },
+    /// No equivalent: the key is left out, for the reason given.
+    Drop { drop: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,15 +75,34 @@ pub struct FlagsSpec {
     /// Entry of the table for the latency process (`benchmark.one_batch`).
     #[serde(default)]
     pub latency: Option<String>,
-    /// `--help` text of the engine's own serving client, relative to conf/engine/.
+    /// `--help` texts of clients run as programs, relative to conf/engine/,
+    /// by client kind; a plain string names the `engine` client's.
     #[serde(default)]
-    pub client_help: Option<String>,
+    pub client_help: Option<ClientHelp>,
     /// Keys accepted beyond the table (the simulator's own flags).
     #[serde(default)]
     pub extra: Vec<String>,
     /// How to read the flags of an installed engine.
     #[serde(default)]
     pub installed: Option<InstalledSpec>,
+}
+
+/// `client_help:` as one file (the `engine` client) or per client kind.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ClientHelp {
+    Engine(String),
+    PerKind(IndexMap<String, String>),
+}
+
+impl ClientHelp {
+    /// (client kind, help file) pairs.
+    pub fn files(&self) -> Vec<(String, String)> {
+        match self {
+            ClientHelp::Engine(f) => vec![("engine".into(), f.clone())],
+            ClientHelp::PerKind(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -96,6 +131,31 @@ pub struct ModeSpec {
     /// Where results land and how to read them.
     #[serde(default)]
     pub results: Option<ResultsSpec>,
+}
+
+impl ModeSpec {
+    /// A mode with clients launches a server per group and runs one client
+    /// per cell; a mode without launches one process per group that
+    /// measures every cell itself (SGLang's one_batch). The mode's name does
+    /// not decide this: vLLM's `latency` mode is a server plus
+    /// `matrix bench batch`, SGLang's is one_batch.
+    pub fn exec(&self) -> Exec {
+        if self.client.is_empty() {
+            Exec::Process
+        } else {
+            Exec::Server
+        }
+    }
+}
+
+/// How a group of cells is executed (see [`ModeSpec::exec`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exec {
+    /// One process per group measures all its cells (one_batch).
+    Process,
+    /// A server per group, a client per cell.
+    Server,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -167,9 +167,9 @@ pub const WORKLOAD_KEYS: &[KeySpec] = &[
     key("seed", Kind::UInt, Some("1"), "random seed of the workload"),
     key(
         "client",
-        Kind::Choice(&["builtin", "engine"]),
+        Kind::Str,
         Some("\"builtin\""),
-        "serving client: matrix bench, or the engine's own",
+        "client kind: builtin (matrix bench) or another client of the engine profile (sglang: engine; vllm: sglang)",
     ),
 ];
 

@@ -42,6 +42,8 @@ pub struct ExpandInput {
     pub matrix: Option<Utf8PathBuf>,
     pub bsz_seq: Option<Utf8PathBuf>,
     pub sets: Vec<String>,
+    /// `--only AXIS=V1,V2` slices (see `matrix::only`).
+    pub only: Vec<String>,
     pub env_vars: Vec<(String, String)>,
     pub max_cells: Option<u64>,
 }
@@ -98,6 +100,12 @@ fn expand_with(input: &ExpandInput, min_parallel: u128) -> Result<Expansion, Mat
     let mut groups = axis_groups(&input.choices, matrix.as_ref())?;
     check_duplicates(&groups, matrix.as_ref())?;
     check_override_conflicts(&groups, &overrides)?;
+    let only = input
+        .only
+        .iter()
+        .map(|a| super::only::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    super::only::restrict(&mut groups, &only)?;
 
     let lines = bsz_seq_lines(input, matrix.as_ref(), &groups, &overrides)?;
     let bsz_seq_shown = lines.as_ref().map(|(s, _)| s.clone());
@@ -136,7 +144,10 @@ fn expand_with(input: &ExpandInput, min_parallel: u128) -> Result<Expansion, Mat
     }
     if let Some(m) = matrix.as_ref() {
         for filter in &m.include {
-            let included = include_groups(&groups, filter, m)?;
+            let mut included = include_groups(&groups, filter, m)?;
+            if !super::only::restrict_lenient(&mut included, &only) {
+                continue;
+            }
             for_each_point(&included, &lines, |point| {
                 if let Some(cell) = ctx.cell(&point)? {
                     if seen.insert(cell.id.clone()) {
@@ -766,6 +777,17 @@ impl<'a> Expander<'a> {
         Ok(setup)
     }
 
+    /// Whether a command-line override sets the derived key.
+    fn overridden(&self, target: &Target) -> bool {
+        match target {
+            Target::Key(section, key) => self
+                .overrides
+                .iter()
+                .any(|o| o.section == *section && &o.key == key),
+            Target::Choice(_) => false,
+        }
+    }
+
     /// Evaluate `derive:` in order; workload values land in the cell,
     /// server/env/run values make a new setup.
     fn apply_derive(
@@ -777,9 +799,15 @@ impl<'a> Expander<'a> {
     ) -> Result<Arc<Setup>, MatrixError> {
         let mut delta: Option<crate::config::Sections> = None;
         for i in 0..self.derive.len() {
-            let value = self.derive_one(i, workload, &setup, axes)?;
             let d = self.derive[i].0;
-            match axis::target(&d.name) {
+            let target = axis::target(&d.name);
+            if self.overridden(&target) {
+                // `--set` (or MATRIX_*) is the last word, over `derive:` too:
+                // that is how a sweep is shrunk from the command line.
+                continue;
+            }
+            let value = self.derive_one(i, workload, &setup, axes)?;
+            match target {
                 Target::Key(Section::Workload, k) => {
                     Arc::make_mut(workload).insert(k, value);
                 }

@@ -7,6 +7,7 @@ pub mod cell;
 mod error;
 pub mod expand;
 pub mod file;
+pub mod only;
 pub mod scope;
 
 pub use cell::{Cell, Choices, Setup};

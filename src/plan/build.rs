@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use minijinja::value::Value as Mj;
 use serde_json::Value;
 
-use crate::config::engine::EngineProfile;
+use crate::config::engine::{EngineProfile, Exec};
 use crate::config::yaml::{Origin, YamlFile};
 use crate::matrix::cell::hash_of;
 use crate::matrix::expand::{ExpandInput, expand};
@@ -20,6 +20,7 @@ use super::PlanError;
 use super::model::*;
 use super::render::{self, Compiled, KeyOrigin, check_argv, compile};
 use super::source::{self, EngineFlags, Preference};
+use super::translate;
 
 /// What planning needs beyond the matrix.
 #[derive(Debug, Clone)]
@@ -182,6 +183,8 @@ struct Planner<'a> {
     /// Setups that render the same launch share a class number.
     classes: HashMap<*const Setup, usize>,
     class_ids: HashMap<String, usize>,
+    /// Parsed config.json per model variant (`{{ model_config.vocab_size }}`).
+    configs: HashMap<Utf8PathBuf, Mj>,
 }
 
 /// Rendered server flags and multi-node flags of a setup.
@@ -209,6 +212,7 @@ impl<'a> Planner<'a> {
             rendered: HashMap::new(),
             classes: HashMap::new(),
             class_ids: HashMap::new(),
+            configs: HashMap::new(),
         })
     }
 
@@ -224,13 +228,14 @@ impl<'a> Planner<'a> {
             let base = format!("modes.{mode}.launch");
             let origin = |p: &str| self.profile.origin(p);
             let launch = compile(self.env, &spec.launch, &origin, &base)?;
+            let exec = spec.exec();
             let mut buckets: IndexMap<BucketKey, Vec<&Cell>> = IndexMap::new();
             for c in &mode_cells {
-                let key = self.bucket_key(c, mode)?;
+                let key = self.bucket_key(c, mode, exec)?;
                 buckets.entry(key).or_default().push(c);
             }
             for (_, bucket) in buckets {
-                for sub in split_products(bucket, mode) {
+                for sub in split_products(bucket, exec) {
                     out.push(self.group(&sub, mode, &launch)?);
                 }
             }
@@ -240,8 +245,8 @@ impl<'a> Planner<'a> {
 
     /// Cells with the same key share one launch: the rendered server flags
     /// and environment (computed once per setup and numbered), plus the model
-    /// and, in latency mode, the bsz_seq line and output length.
-    fn bucket_key(&mut self, cell: &Cell, mode: &str) -> Result<BucketKey, PlanError> {
+    /// and, for a one_batch process, the bsz_seq line and output length.
+    fn bucket_key(&mut self, cell: &Cell, mode: &str, exec: Exec) -> Result<BucketKey, PlanError> {
         let ptr = Arc::as_ptr(&cell.setup);
         let class = match self.classes.get(&ptr) {
             Some(c) => *c,
@@ -262,9 +267,9 @@ impl<'a> Planner<'a> {
                 c
             }
         };
-        Ok(match mode {
-            "latency" => (class, cell.line, cell.workload_u64("output_len")),
-            _ => (class, None, None),
+        Ok(match exec {
+            Exec::Process => (class, cell.line, cell.workload_u64("output_len")),
+            Exec::Server => (class, None, None),
         })
     }
 
@@ -273,26 +278,86 @@ impl<'a> Planner<'a> {
         if let Some(f) = self.rendered.get(&key) {
             return Ok(f.clone());
         }
-        let table = match mode {
-            "latency" => self.flags.latency.as_ref().unwrap_or(&self.flags.server),
-            _ => &self.flags.server,
-        };
+        let table = self.table(mode)?;
         let origins = SetupOrigins {
             setup,
             root: self.root,
         };
+        let translated = translate::translate(self.profile, self.env, setup.server(), &origins)?;
         let flags = render::server_flags(
-            setup.server(),
+            &translated.server,
             table,
             &self.profile.name,
             &self.flags.extra,
             &self.profile.spec.managed,
-            &origins,
-        )?;
+            &translate::TranslatedOrigins {
+                inner: &origins,
+                translated: &translated,
+            },
+        )
+        .map_err(|e| self.untranslated_note(e))?;
         let dist = self.dist_flags(setup)?;
         let f = Arc::new((flags, dist));
         self.rendered.insert(key, f.clone());
         Ok(f)
+    }
+
+    /// The model variant's config.json as a template value, read once.
+    fn model_config(&mut self, path: &Utf8Path) -> Result<Mj, PlanError> {
+        if let Some(v) = self.configs.get(path) {
+            return Ok(v.clone());
+        }
+        let fail = |message: String| {
+            PlanError::Config(crate::config::ConfigError::Engine {
+                origin: Origin {
+                    file: shown(self.root, path),
+                    location: None,
+                },
+                message,
+                hint: Some(
+                    "model_conf/<model>/config_<mconf>.json must be an HF config.json object"
+                        .into(),
+                ),
+            })
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let json: Value = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let v = Mj::from_serialize(&json);
+        self.configs.insert(path.to_owned(), v.clone());
+        Ok(v)
+    }
+
+    /// On an engine that translates shared keys, an unknown key is most
+    /// likely an SGLang key without a translation: say where to add one.
+    fn untranslated_note(&self, e: PlanError) -> PlanError {
+        let map = &self.profile.spec.translate;
+        match e {
+            PlanError::UnknownFlag {
+                origin,
+                engine,
+                key,
+                flag,
+                source_name,
+                suggestion,
+                table,
+                ..
+            } if !map.is_empty() => {
+                let file = self.profile.origin("translate").file;
+                PlanError::UnknownFlag {
+                    note: Some(format!(
+                        "shared layers use SGLang's key names: map `{key}` under `translate:` in {file}, or scope it under `engines.<engine>.server:` in its layer"
+                    )),
+                    origin,
+                    engine,
+                    key,
+                    flag,
+                    source_name,
+                    suggestion,
+                    table,
+                }
+            }
+            e => e,
+        }
     }
 
     /// `--dist-init-addr IP:PORT --node-rank N` on multi-node deployments.
@@ -319,13 +384,7 @@ impl<'a> Planner<'a> {
                 ),
             });
         }
-        let port = setup
-            .resolved
-            .sections
-            .run
-            .get("dist_init_port")
-            .and_then(Value::as_u64)
-            .unwrap_or(5000);
+        let port = dist_port(setup);
         Ok(vec![
             "--dist-init-addr".into(),
             format!("{ip}:{port}"),
@@ -350,10 +409,19 @@ impl<'a> Planner<'a> {
         let group_dir = format!("{RUN_DIR}/{GROUP}");
         let mut top = self.vars.clone();
         top.insert("model_path".into(), Mj::from(model_dir.clone()));
+        top.insert(
+            "model_config".into(),
+            self.model_config(&setup.config_path)?,
+        );
         top.insert("run_dir".into(), Mj::from(RUN_DIR));
         top.insert("group_dir".into(), Mj::from(group_dir.clone()));
         top.insert("server_flags".into(), Mj::from(flags.0.clone()));
         top.insert("dist_flags".into(), Mj::from(flags.1.clone()));
+        // The same facts for profiles that spell multi-node flags otherwise
+        // (vLLM: --master-addr/--master-port/--node-rank/--headless).
+        top.insert("node_rank".into(), Mj::from(self.input.rank.unwrap_or(0)));
+        top.insert("master_addr".into(), Mj::from(self.input.ip.clone()));
+        top.insert("dist_port".into(), Mj::from(dist_port(setup)));
         let (bszs, seqs) = lists(cells);
         top.insert("bszs".into(), Mj::from(bszs));
         top.insert("seqs".into(), Mj::from(seqs));
@@ -373,7 +441,9 @@ impl<'a> Planner<'a> {
         env_all.extend(env);
         let id = format!(
             "g{}",
-            &hash_of(&serde_json::to_string(&(&argv, &env_all)).unwrap_or_default())[..12]
+            // The mode too: one server config measured in two modes is two
+            // groups, with their own folders and logs.
+            &hash_of(&serde_json::to_string(&(mode, &argv, &env_all)).unwrap_or_default())[..12]
         );
         let spec = self.profile.mode(mode)?;
         let run = &setup.resolved.sections.run;
@@ -392,17 +462,17 @@ impl<'a> Planner<'a> {
                 .and_then(Value::as_f64)
                 .unwrap_or(1200.0),
         });
-        // Serving results are per cell (rendered with the cell's id).
-        let results = if mode == "latency" {
-            self.results(mode, &ctx)?
-        } else {
-            None
+        // A server's results are per cell (rendered with the cell's id).
+        let results = match spec.exec() {
+            Exec::Process => self.results(mode, &ctx)?,
+            Exec::Server => None,
         };
         let plan_cells = self.plan_cells(cells, mode, &ctx)?;
         Ok(Group {
             id,
             engine: self.profile.name.clone(),
             mode: mode.to_string(),
+            exec: spec.exec(),
             model: setup.choices.model.clone(),
             mconf: setup.choices.mconf.clone(),
             layers: Layers {
@@ -430,11 +500,17 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// The flag table of the launched program: one_batch's own parser for a
+    /// process mode, the server's otherwise.
+    fn table(&self, mode: &str) -> Result<&'a super::flags::FlagTable, PlanError> {
+        Ok(match self.profile.mode(mode)?.exec() {
+            Exec::Process => self.flags.latency.as_ref().unwrap_or(&self.flags.server),
+            Exec::Server => &self.flags.server,
+        })
+    }
+
     fn check_launch(&self, argv: &[String], mode: &str) -> Result<(), PlanError> {
-        let table = match mode {
-            "latency" => self.flags.latency.as_ref().unwrap_or(&self.flags.server),
-            _ => &self.flags.server,
-        };
+        let table = self.table(mode)?;
         check_argv(
             argv,
             table,
@@ -473,10 +549,10 @@ impl<'a> Planner<'a> {
         mode: &str,
         group_ctx: &Mj,
     ) -> Result<Vec<PlanCell>, PlanError> {
-        if mode == "latency" {
+        let spec = self.profile.mode(mode)?;
+        if spec.exec() == Exec::Process {
             return Ok(cells.iter().map(|c| plan_cell(c, None, None)).collect());
         }
-        let spec = self.profile.mode(mode)?;
         let origin = |p: &str| self.profile.origin(p);
         let mut clients: IndexMap<String, Compiled<'_>> = IndexMap::new();
         for c in cells {
@@ -488,8 +564,9 @@ impl<'a> Planner<'a> {
                 origin: origin(&format!("modes.{mode}.client")),
                 template: kind.to_string(),
                 message: format!(
-                    "engine `{}` has no `{kind}` client for {mode} mode",
-                    self.profile.name
+                    "engine `{}` has no `{kind}` client for {mode} mode (workload.client); its clients: {}",
+                    self.profile.name,
+                    spec.client.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             })?;
             let compiled = compile(
@@ -515,20 +592,31 @@ impl<'a> Planner<'a> {
         let renderer = CellRenderer {
             clients: &clients,
             results: results.as_ref(),
-            client_table: self.flags.client.as_ref(),
-            argv_origin: origin(&format!("modes.{mode}.client.engine.argv")),
+            client_tables: &self.flags.client,
+            argv_origin: &|kind: &str| origin(&format!("modes.{mode}.client.{kind}.argv")),
             group_ctx,
         };
         render_parallel(cells, &renderer)
     }
 }
 
+/// `run.dist_init_port`: where rank 0 listens for the other nodes.
+fn dist_port(setup: &Setup) -> u64 {
+    setup
+        .resolved
+        .sections
+        .run
+        .get("dist_init_port")
+        .and_then(Value::as_u64)
+        .unwrap_or(5000)
+}
+
 /// Renders the client command and results file of serving cells.
 struct CellRenderer<'a, 'e> {
     clients: &'a IndexMap<String, Compiled<'e>>,
     results: Option<&'a (Compiled<'e>, &'a str)>,
-    client_table: Option<&'a super::flags::FlagTable>,
-    argv_origin: Origin,
+    client_tables: &'a IndexMap<String, super::flags::FlagTable>,
+    argv_origin: &'a (dyn Fn(&str) -> Origin + Sync),
     group_ctx: &'a Mj,
 }
 
@@ -537,8 +625,8 @@ impl CellRenderer<'_, '_> {
         let kind = client_kind(c);
         let ctx = scope::cell_vars(&c.workload, self.group_ctx, Some(&c.id));
         let (argv, env) = self.clients[kind].render(&ctx)?;
-        if let (Some(table), "engine") = (self.client_table, kind) {
-            check_argv(&argv, table, &[], &self.argv_origin)?;
+        if let Some(table) = self.client_tables.get(kind) {
+            check_argv(&argv, table, &[], &(self.argv_origin)(kind))?;
         }
         let results = match self.results {
             Some((t, format)) => Some(Results {
@@ -613,6 +701,8 @@ fn render_vars(
     let mut vars: BTreeMap<String, Mj> = BTreeMap::new();
     vars.insert("matrix_exe".into(), Mj::from(input.matrix_exe.as_str()));
     vars.insert("engine".into(), Mj::from(profile.name.as_str()));
+    // The project root, for files named relative to it (workload.dataset_path).
+    vars.insert("root".into(), Mj::from(input.expand.root.as_str()));
     for (k, v) in &profile.vars {
         let origin = profile.origin(&format!("vars.{k}"));
         let rendered = render_json(env, v, &Mj::from(vars.clone()), &origin)?;
@@ -663,8 +753,8 @@ fn lists(cells: &[&Cell]) -> (Vec<u64>, Vec<u64>) {
 /// one_batch runs every batch size with every length. A latency bucket
 /// whose cells are not a full product (exclusions) is split per length;
 /// cells are ordered the way one_batch runs them (batch size outer).
-fn split_products<'c>(bucket: Vec<&'c Cell>, mode: &str) -> Vec<Vec<&'c Cell>> {
-    if mode != "latency" {
+fn split_products<'c>(bucket: Vec<&'c Cell>, exec: Exec) -> Vec<Vec<&'c Cell>> {
+    if exec == Exec::Server {
         return vec![bucket];
     }
     let (bszs, seqs) = lists(&bucket);

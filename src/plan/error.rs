@@ -23,6 +23,8 @@ pub enum PlanError {
         source_name: String,
         suggestion: Option<String>,
         table: String,
+        /// Extra advice (an engine that translates shared keys).
+        note: Option<String>,
     },
     #[error("{origin}: invalid value {value} for `{key}` (set by {source_name}): {problem}")]
     BadValue {
@@ -64,6 +66,15 @@ impl PlanError {
         match self {
             PlanError::Config(e) => e.hint(),
             PlanError::Matrix(e) => e.hint(),
+            PlanError::UnknownFlag {
+                suggestion,
+                table,
+                note: Some(note),
+                ..
+            } => Some(match suggestion {
+                Some(s) => format!("did you mean `{s}`? Otherwise {note} (flags checked against {table})"),
+                None => format!("{note} (flags checked against {table})"),
+            }),
             PlanError::UnknownFlag {
                 suggestion, table, ..
             } => Some(match suggestion {

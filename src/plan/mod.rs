@@ -8,6 +8,7 @@ mod model;
 pub mod output;
 pub mod render;
 pub mod source;
+pub mod translate;
 
 pub use build::{PlanInput, build};
 pub use error::PlanError;

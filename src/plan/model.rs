@@ -37,6 +37,8 @@ pub struct Group {
     pub id: String,
     pub engine: String,
     pub mode: String,
+    /// One process measuring every cell, or a server with a client per cell.
+    pub exec: crate::config::engine::Exec,
     pub model: String,
     pub mconf: String,
     pub layers: Layers,

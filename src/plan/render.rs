@@ -62,6 +62,7 @@ pub fn server_flags(
                 source_name: origins.source(key),
                 suggestion: crate::error::did_you_mean(key, keys.iter().map(String::as_str)),
                 table: table.source.clone(),
+                note: None,
             });
         };
         push_checked(&mut out, &flag, spec, value).map_err(|(problem, choices)| {

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
+use indexmap::IndexMap;
 
 use crate::config::engine::{EngineProfile, InstalledSpec};
 
@@ -20,7 +21,8 @@ use super::flags::FlagTable;
 pub struct EngineFlags {
     pub server: FlagTable,
     pub latency: Option<FlagTable>,
-    pub client: Option<FlagTable>,
+    /// Flag tables of clients run as programs, by client kind.
+    pub client: IndexMap<String, FlagTable>,
     /// Keys accepted beyond the tables (the simulator's own flags).
     pub extra: Vec<String>,
 }
@@ -63,17 +65,18 @@ pub fn load(profile: &EngineProfile, pref: Preference) -> Result<EngineFlags, Pl
         Some(t) => t,
         None => shipped_tables(profile)?,
     };
-    let client = match &spec.client_help {
-        Some(rel) => {
-            let path = profile.dir.join(rel);
-            let text = std::fs::read_to_string(&path).map_err(|e| PlanError::FlagTable {
-                file: path.to_string(),
-                message: e.to_string(),
-            })?;
-            Some(FlagTable::from_help(&text, format!("conf/engine/{rel}")))
-        }
-        None => None,
-    };
+    let mut client = IndexMap::new();
+    for (kind, rel) in spec.client_help.iter().flat_map(|h| h.files()) {
+        let path = profile.dir.join(&rel);
+        let text = std::fs::read_to_string(&path).map_err(|e| PlanError::FlagTable {
+            file: path.to_string(),
+            message: e.to_string(),
+        })?;
+        client.insert(
+            kind,
+            FlagTable::from_help(&text, format!("conf/engine/{rel}")),
+        );
+    }
     Ok(EngineFlags {
         server,
         latency,

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::Error;
+use crate::config::engine::Exec;
 use crate::exec;
 use crate::plan::{Group, Plan, PlanCell};
 use crate::record::csv::{CsvSchema, Mode};
@@ -179,10 +180,10 @@ fn run_group(
     let util = spec
         .as_ref()
         .and_then(|s| Utilisation::new(s, gpu.as_deref(), (group.tp * group.nnodes.max(1)) as u32));
-    match group.mode.as_str() {
-        "latency" => latency::run_group(ctx, group, todo, util.as_ref()),
-        // `serving` and `batch` both measure a launched server.
-        _ => serving::run_group(ctx, group, todo, util.as_ref()),
+    match group.exec {
+        Exec::Process => latency::run_group(ctx, group, todo, util.as_ref()),
+        // A launched server measured by one client per cell.
+        Exec::Server => serving::run_group(ctx, group, todo, util.as_ref()),
     }
 }
 

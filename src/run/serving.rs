@@ -394,7 +394,9 @@ fn run_cell(
         }
     }
     let text = read_from(&results, offset);
-    if group.mode == "batch" {
+    // Latency cells measured against a server (`batch`, or an engine whose
+    // latency mode is a server) carry one_batch's result lines.
+    if group.mode != "serving" {
         return record_batch(ctx, group, cell, &text, results.as_str(), started, util);
     }
     let runs = match parse_output_file(&text, results.as_str()) {

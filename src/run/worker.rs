@@ -31,7 +31,7 @@ pub fn run_group(ctx: &mut Ctx, group: &Group, rank: u32) -> Result<(), Error> {
         ),
     });
     ctx.counts.launches += 1;
-    if group.mode == "latency" {
+    if group.exec == crate::config::engine::Exec::Process {
         // one_batch on a worker node runs the same sweep and exits with it.
         run_cmd(&spec, Duration::MAX / 4, ctx.opts.grace, ctx.stop)?;
         return Ok(());
