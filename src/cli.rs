@@ -210,7 +210,7 @@ pub enum BenchCommand {
     Serving(Box<BenchServingArgs>),
     /// One static batch per bsz x input x output (SGLang
     /// `bench_one_batch_server` semantics) against a running server.
-    Batch(BenchBatchArgs),
+    Batch(Box<BenchBatchArgs>),
 }
 
 /// Flags of `matrix bench serving`; names mirror SGLang's `bench_serving`.

@@ -91,3 +91,29 @@ fn batch_rejects_zero_sizes() {
         .code(2)
         .stderr(predicates::str::contains("--batch-size"));
 }
+
+/// vLLM has neither `/generate` nor `/flush_cache`: `--backend openai`
+/// sends the same token-id batches to `/v1/completions`, times every chunk
+/// with a choice (one per decode step) and skips the flush when asked.
+#[test]
+fn batch_over_the_openai_api_without_flushing() {
+    let _serial = timing_lock();
+    let server = TestServer::start(Config::default());
+    let assert = Command::cargo_bin("matrix")
+        .expect("binary")
+        .args(["bench", "batch", "--base-url", &server.base_url])
+        .args(["--backend", "vllm", "--model", "m", "--no-flush-cache"])
+        .args(["--skip-warmup", "--batch-size", "2", "--input-len", "8"])
+        .args(["--output-len", "6"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert_eq!(server.flushes(), 0);
+    // Five decode steps after the first token, each timed.
+    assert!(
+        stdout.contains("Decode 4. Batch size: 2, latency: "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Decode 5."), "{stdout}");
+    assert_eq!(stdout.matches("Decode.  median latency: ").count(), 1);
+}

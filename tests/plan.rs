@@ -426,3 +426,41 @@ fn show_config_prints_provenance() {
     assert_eq!(v["server"]["tp_size"]["source"], "--set tp_size");
     assert_eq!(v["server"]["load_format"]["source"], "conf/base.yaml");
 }
+
+/// `--only` keeps the listed rows of an axis (a zip by any member), and
+/// `--set` beats `derive:`: together they shrink a shipped matrix.
+#[test]
+fn only_and_set_shrink_a_shipped_matrix() {
+    let (code, stdout, stderr) = output(matrix_at(
+        Path::new(ROOT),
+        &[
+            "plan",
+            "--json",
+            "--matrix",
+            "matrices/sglang_vs_vllm.yaml",
+            "--only",
+            "seq=4096",
+            "--only",
+            "request_rate=inf,2",
+            "--set",
+            "num_prompts=8",
+        ],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    let cells: Vec<&Value> = plan["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["cells"].as_array().unwrap())
+        .collect();
+    // 2 engines x 1 shape x 2 rates.
+    assert_eq!(cells.len(), 4);
+    for c in cells {
+        assert_eq!(c["workload"]["seq"], 4096);
+        assert_eq!(c["workload"]["output_len"], 1024, "the zip moves together");
+        assert_eq!(c["workload"]["num_prompts"], 8, "--set beats derive");
+        let rate = &c["axes"]["request_rate"];
+        assert!(rate == "inf" || rate == 2, "{rate}");
+    }
+}

@@ -224,3 +224,44 @@ fn reject_constraint_names_the_cell() {
     );
     fails(&p, "rejected", &["--matrix", "m.yaml", "--ip", "10.0.0.1"]);
 }
+
+#[test]
+fn shared_key_without_a_translation_for_vllm() {
+    let p = Project::new();
+    // An SGLang flag in a shared layer that vLLM's profile does not map.
+    p.write(
+        "conf/optional/sglang_only.yaml",
+        "server:\n  enable_torch_compile: true\n",
+    );
+    fails(
+        &p,
+        "untranslated_key",
+        &[
+            "--engine",
+            "vllm",
+            "--model",
+            "tiny",
+            "--mconf",
+            "2l",
+            "--optional",
+            "sglang_only",
+            "--bsz-seq",
+            "matrices/bsz_seq.csv",
+        ],
+    );
+}
+
+#[test]
+fn only_names_an_axis_and_its_values() {
+    let p = Project::new();
+    fails(
+        &p,
+        "only_unknown_value",
+        &[
+            "--matrix",
+            "matrices/grok_online.yaml",
+            "--only",
+            "request_rate=3",
+        ],
+    );
+}

@@ -345,7 +345,7 @@ impl<'a> Planner<'a> {
                 let file = self.profile.origin("translate").file;
                 PlanError::UnknownFlag {
                     note: Some(format!(
-                        "shared layers use SGLang's key names: map `{key}` under `translate:` in {file}, or scope it under `engines.<engine>.server:` in its layer"
+                        "shared layers use SGLang's key names: map `{key}` under `translate:` in {file}, or move it under `engines.sglang.server:` in its layer if only SGLang understands it"
                     )),
                     origin,
                     engine,
@@ -753,7 +753,7 @@ fn lists(cells: &[&Cell]) -> (Vec<u64>, Vec<u64>) {
 /// one_batch runs every batch size with every length. A latency bucket
 /// whose cells are not a full product (exclusions) is split per length;
 /// cells are ordered the way one_batch runs them (batch size outer).
-fn split_products<'c>(bucket: Vec<&'c Cell>, exec: Exec) -> Vec<Vec<&'c Cell>> {
+fn split_products(bucket: Vec<&Cell>, exec: Exec) -> Vec<Vec<&Cell>> {
     if exec == Exec::Server {
         return vec![bucket];
     }

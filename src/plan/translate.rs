@@ -24,7 +24,6 @@
 
 use std::collections::HashMap;
 
-use indexmap::IndexMap;
 use minijinja::value::Value as Mj;
 use serde_json::{Map, Value};
 
@@ -143,7 +142,92 @@ impl KeyOrigin for TranslatedOrigins<'_> {
     }
 }
 
-/// The shared keys an engine's profile translates (for did-you-mean).
-pub fn shared_keys(map: &IndexMap<String, Translation>) -> impl Iterator<Item = &str> {
-    map.keys().map(String::as_str)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct NoOrigins;
+    impl KeyOrigin for NoOrigins {
+        fn source(&self, key: &str) -> String {
+            format!("layer of {key}")
+        }
+        fn origin(&self, key: &str) -> Origin {
+            Origin {
+                file: format!("file of {key}"),
+                location: None,
+            }
+        }
+    }
+
+    fn profile(map: &str) -> (tempfile::TempDir, EngineProfile) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = camino::Utf8Path::from_path(tmp.path()).unwrap().to_owned();
+        std::fs::create_dir_all(root.join("conf/engine")).unwrap();
+        let text = format!(
+            "flags: {{table: t.json, server: s}}\nmanaged: {{model_path: use --model}}\ntranslate:\n{map}\nmodes: {{}}\n"
+        );
+        std::fs::write(root.join("conf/engine/e.yaml"), text).unwrap();
+        let p = EngineProfile::load(&root, "e").unwrap();
+        (tmp, p)
+    }
+
+    fn run(map: &str, server: serde_json::Value) -> Result<Translated, PlanError> {
+        let (_tmp, p) = profile(map);
+        let env = crate::matrix::scope::environment();
+        let server = server.as_object().unwrap().clone();
+        translate(&p, &env, &server, &NoOrigins)
+    }
+
+    const MAP: &str = "  tp_size: tensor_parallel_size\n  ep_size: {to: enable_expert_parallel, expr: \"true if value > 1 else none\"}\n  log_level: {drop: use VLLM_LOGGING_LEVEL}\n  dp_size: {to: data_parallel_size, expr: \"value * server.tp_size\"}";
+
+    #[test]
+    fn renames_computes_and_drops() {
+        let t = run(
+            MAP,
+            json!({"tp_size": 8, "ep_size": 8, "log_level": "info", "dp_size": 2, "dtype": "float32"}),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(t.server.clone()),
+            json!({"tensor_parallel_size": 8, "enable_expert_parallel": true, "data_parallel_size": 16, "dtype": "float32"})
+        );
+        assert_eq!(t.source_key("tensor_parallel_size"), "tp_size");
+        assert_eq!(t.source_key("dtype"), "dtype");
+        // A `none` result leaves the flag out.
+        let t = run(MAP, json!({"ep_size": 1})).unwrap();
+        assert!(t.server.is_empty());
+    }
+
+    #[test]
+    fn a_key_under_its_own_name_wins() {
+        let t = run(MAP, json!({"tensor_parallel_size": 2, "tp_size": 8})).unwrap();
+        assert_eq!(t.server["tensor_parallel_size"], json!(2));
+        assert_eq!(t.source_key("tensor_parallel_size"), "tensor_parallel_size");
+    }
+
+    #[test]
+    fn managed_shared_keys_and_bad_expressions_are_errors() {
+        let e = run("  model_path: model", json!({"model_path": "/m"}))
+            .err()
+            .unwrap();
+        assert!(matches!(e, PlanError::Managed { .. }), "{e}");
+        let e = run(
+            "  tp_size: {to: x, expr: \"value + nope\"}",
+            json!({"tp_size": 1}),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("e.yaml"), "{e}");
+        assert!(e.to_string().contains("value + nope"), "{e}");
+    }
+
+    #[test]
+    fn without_a_map_nothing_changes() {
+        let (_tmp, p) = profile("  {}");
+        let env = crate::matrix::scope::environment();
+        let server = json!({"tp_size": 8}).as_object().unwrap().clone();
+        let t = translate(&p, &env, &server, &NoOrigins).unwrap();
+        assert_eq!(t.server, server);
+    }
 }

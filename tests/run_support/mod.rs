@@ -341,7 +341,7 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-fn run_to_end(mut cmd: Command, limit: Duration) -> Out {
+pub fn run_to_end(mut cmd: Command, limit: Duration) -> Out {
     let dir = std::env::temp_dir();
     let out = dir.join(format!("matrix-run-test-{}.out", unique()));
     let err = out.with_extension("err");
