@@ -8,12 +8,12 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::args::Api;
+use super::body::Malformed;
 use super::chunk::{self, ChunkInfo};
-use super::http::{Http, error_chain};
+use super::deadline;
+use super::http::{Body, Endpoint, Http};
 use super::record::{ErrorKind, Failure, RequestRecord};
 use super::sse::{Event, LineBuf};
 
@@ -21,8 +21,8 @@ use super::sse::{Event, LineBuf};
 #[derive(Clone)]
 pub struct Sender {
     pub http: Http,
-    /// Full URL of the API endpoint.
-    pub url: String,
+    /// The API endpoint.
+    pub endpoint: Endpoint,
     pub api: Api,
     pub stream: bool,
     pub timeout: Duration,
@@ -39,6 +39,14 @@ fn fail(kind: ErrorKind, message: impl Into<String>) -> Failure {
     Failure {
         kind,
         message: message.into(),
+    }
+}
+
+/// Bad HTTP framing in a response body fails the request as a transport
+/// error (as hyper's body errors did).
+impl From<Malformed> for Failure {
+    fn from(m: Malformed) -> Failure {
+        fail(ErrorKind::Transport, m.0)
     }
 }
 
@@ -66,7 +74,7 @@ impl Sender {
                 rec.chunk_tokens = Vec::with_capacity(output_len as usize);
             }
         }
-        let outcome = tokio::time::timeout(self.timeout, self.exchange(body, sent, &mut rec)).await;
+        let outcome = deadline::within(self.timeout, self.exchange(body, sent, &mut rec)).await;
         let result = outcome.unwrap_or_else(|_| {
             Err(fail(
                 ErrorKind::Timeout,
@@ -88,17 +96,12 @@ impl Sender {
     ) -> Result<(), Failure> {
         let resp = self
             .http
-            .post_json(&self.url, body)
+            .post_json(&self.endpoint, &body)
             .await
             .map_err(|e| fail(ErrorKind::Transport, e))?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body();
+        let (status, mut body) = (resp.status, resp.body);
         if status != 200 {
-            let text = body
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
+            let text = body.collect().await.unwrap_or_default();
             let msg = String::from_utf8_lossy(&text[..text.len().min(512)]).into_owned();
             return Err(fail(
                 ErrorKind::Http(status),
@@ -114,15 +117,14 @@ impl Sender {
 
     async fn read_whole(
         &self,
-        body: Incoming,
+        mut body: Body,
         sent: Instant,
         rec: &mut RequestRecord,
     ) -> Result<(), Failure> {
         let bytes = body
             .collect()
             .await
-            .map_err(|e| fail(ErrorKind::Transport, error_chain(e)))?
-            .to_bytes();
+            .map_err(|e| fail(ErrorKind::Transport, e))?;
         let now = us_since(sent);
         let info = chunk::parse(self.api, &bytes)
             .map_err(|e| fail(ErrorKind::MalformedStream, e.to_string()))?;
@@ -136,24 +138,27 @@ impl Sender {
         Ok(())
     }
 
+    /// Read the stream one socket read at a time: every SSE event decoded
+    /// from one read shares that read's timestamp.
     async fn read_stream(
         &self,
-        mut body: Incoming,
+        mut body: Body,
         sent: Instant,
         rec: &mut RequestRecord,
     ) -> Result<(), Failure> {
         let mut lines = LineBuf::default();
         let mut state = StreamState::default();
+        let mut now = us_since(sent);
         loop {
-            let frame = match body.frame().await {
-                None => break,
-                Some(f) => f.map_err(|e| fail(ErrorKind::Transport, error_chain(e)))?,
-            };
-            let Some(data) = frame.data_ref() else {
-                continue;
-            };
-            let now = us_since(sent);
-            lines.feed(data, |ev| self.on_event(ev, now, &mut state, rec))?;
+            body.decode(|data| lines.feed(data, |ev| self.on_event(ev, now, &mut state, rec)))?;
+            let more = body
+                .fill()
+                .await
+                .map_err(|e| fail(ErrorKind::Transport, e))?;
+            if !more {
+                break;
+            }
+            now = us_since(sent);
         }
         if !lines.remainder().is_empty() {
             lines.push(b"\n");
