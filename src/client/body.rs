@@ -4,13 +4,20 @@
 //! the body's data pieces in place (no copy, no allocation), many SSE
 //! chunks per read.
 
-/// A framing error: the bytes are not a valid HTTP/1.1 body.
+/// Reading a response body failed: the bytes are not a valid HTTP/1.1
+/// body, or the connection broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Malformed(pub &'static str);
+pub struct BodyError(pub String);
 
-impl From<Malformed> for String {
-    fn from(m: Malformed) -> String {
-        m.0.to_string()
+impl BodyError {
+    fn framing(why: &str) -> BodyError {
+        BodyError(why.to_string())
+    }
+}
+
+impl From<BodyError> for String {
+    fn from(e: BodyError) -> String {
+        e.0
     }
 }
 
@@ -50,7 +57,7 @@ impl Framing {
     /// `on_data` in order. Returns how many bytes were consumed; the rest
     /// (an incomplete size or trailer line) must be offered again with more
     /// bytes after it. Bytes after the end of the body are not consumed.
-    pub fn decode<E: From<Malformed>>(
+    pub fn decode<E: From<BodyError>>(
         &mut self,
         buf: &[u8],
         mut on_data: impl FnMut(&[u8]) -> Result<(), E>,
@@ -67,7 +74,7 @@ impl Framing {
 
     /// One state transition on `buf` (non-empty); `None` when it needs
     /// more bytes than `buf` holds.
-    fn step<E: From<Malformed>>(
+    fn step<E: From<BodyError>>(
         &mut self,
         buf: &[u8],
         on_data: &mut impl FnMut(&[u8]) -> Result<(), E>,
@@ -96,7 +103,7 @@ impl Framing {
         }
     }
 
-    fn size_line<E: From<Malformed>>(&mut self, buf: &[u8]) -> Result<Option<usize>, E> {
+    fn size_line<E: From<BodyError>>(&mut self, buf: &[u8]) -> Result<Option<usize>, E> {
         let Some(line) = line(buf)? else {
             return Ok(None);
         };
@@ -109,7 +116,7 @@ impl Framing {
         Ok(Some(line.total))
     }
 
-    fn trailer_line<E: From<Malformed>>(&mut self, buf: &[u8]) -> Result<Option<usize>, E> {
+    fn trailer_line<E: From<BodyError>>(&mut self, buf: &[u8]) -> Result<Option<usize>, E> {
         let Some(line) = line(buf)? else {
             return Ok(None);
         };
@@ -127,10 +134,10 @@ struct Line {
     total: usize,
 }
 
-fn line<E: From<Malformed>>(buf: &[u8]) -> Result<Option<Line>, E> {
+fn line<E: From<BodyError>>(buf: &[u8]) -> Result<Option<Line>, E> {
     let Some(nl) = memchr::memchr(b'\n', &buf[..buf.len().min(MAX_LINE)]) else {
         if buf.len() >= MAX_LINE {
-            return Err(Malformed("chunk size or trailer line too long").into());
+            return Err(BodyError::framing("chunk size or trailer line too long").into());
         }
         return Ok(None);
     };
@@ -146,28 +153,32 @@ fn line<E: From<Malformed>>(buf: &[u8]) -> Result<Option<Line>, E> {
 }
 
 /// The CRLF after a chunk's data.
-fn chunk_end<E: From<Malformed>>(buf: &[u8]) -> Result<Option<usize>, E> {
+fn chunk_end<E: From<BodyError>>(buf: &[u8]) -> Result<Option<usize>, E> {
     match buf {
         [b'\n', ..] => Ok(Some(1)),
         [b'\r', b'\n', ..] => Ok(Some(2)),
         [b'\r'] => Ok(None),
-        _ => Err(Malformed("chunk data not followed by CRLF").into()),
+        _ => Err(BodyError::framing("chunk data not followed by CRLF").into()),
     }
 }
 
 /// Hex size of a chunk-size line, ignoring `;extensions` and spaces.
-fn chunk_size(line: &[u8]) -> Result<u64, Malformed> {
+fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
+    let bad = || BodyError::framing("invalid chunk size line");
     let end = memchr::memchr(b';', line).unwrap_or(line.len());
     let digits = line[..end].trim_ascii();
     if digits.is_empty() || digits.len() > 15 {
-        return Err(Malformed("invalid chunk size line"));
+        return Err(bad());
     }
     let mut size = 0u64;
     for &d in digits {
-        let v = (d as char)
-            .to_digit(16)
-            .ok_or(Malformed("invalid chunk size line"))?;
-        size = size * 16 + v as u64;
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return Err(bad()),
+        };
+        size = size << 4 | v as u64;
     }
     Ok(size)
 }
@@ -178,14 +189,14 @@ mod tests {
 
     /// Decode `parts` fed one after another (carrying unconsumed bytes
     /// over, as the connection does); the body and the final state.
-    fn decode_parts(mut f: Framing, parts: &[&[u8]]) -> Result<(Vec<u8>, Framing), Malformed> {
+    fn decode_parts(mut f: Framing, parts: &[&[u8]]) -> Result<(Vec<u8>, Framing), BodyError> {
         let mut out = Vec::new();
         let mut pending = Vec::new();
         for p in parts {
             pending.extend_from_slice(p);
             let used = f.decode(&pending, |d| {
                 out.extend_from_slice(d);
-                Ok::<_, Malformed>(())
+                Ok::<_, BodyError>(())
             })?;
             pending.drain(..used);
         }
@@ -221,7 +232,7 @@ mod tests {
         let used = f
             .decode(b"abcdEXTRA", |d| {
                 got.extend_from_slice(d);
-                Ok::<_, Malformed>(())
+                Ok::<_, BodyError>(())
             })
             .unwrap();
         assert_eq!((used, got.as_slice(), f), (4, &b"abcd"[..], Framing::Done));

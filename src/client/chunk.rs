@@ -163,14 +163,12 @@ fn skip_text(json: &[u8], i: usize) -> Option<(usize, bool)> {
     }
 }
 
-/// The `output_ids` array at `i` (flat: no nested arrays, objects or
-/// strings), skipped to its `]`.
+/// The `output_ids` array at `i`, skipped to its `]` in one pass. Only a
+/// nested array or a string could hide an earlier `]` (an object holding
+/// one needs a string key), so either of those means `None`.
 fn skip_ids(json: &[u8], i: usize) -> Option<usize> {
-    let close = i + 1 + memchr::memchr(b']', &json[i + 1..])?;
-    if memchr::memchr3(b'[', b'{', b'"', &json[i + 1..close]).is_some() {
-        return None;
-    }
-    Some(close + 1)
+    let at = i + 1 + memchr::memchr3(b']', b'[', b'"', &json[i + 1..])?;
+    (json[at] == b']').then_some(at + 1)
 }
 
 /// `meta_info` at `i` (`null` or an object): its two token counts, read
@@ -337,5 +335,99 @@ mod tests {
     #[test]
     fn wrong_shape_is_an_error() {
         assert!(parse(Api::Completions, b"[1,2]").is_err());
+    }
+}
+
+#[cfg(test)]
+mod perf_probe {
+    use super::*;
+
+    /// `cargo test --release --lib perf_probe -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn ns_per_chunk() {
+        let mut frames = Vec::new();
+        for k in 1..=256u64 {
+            let text = "tok ".repeat(k as usize);
+            let ids: Vec<u64> = (0..k).map(|i| 1000 + i).collect();
+            let fin = if k == 256 {
+                r#"{"type":"length","length":256}"#
+            } else {
+                "null"
+            };
+            frames.extend_from_slice(format!("data: {{\"text\":{},\"output_ids\":{},\"meta_info\":{{\"id\":\"r{k}\",\"finish_reason\":{fin},\"prompt_tokens\":32,\"completion_tokens\":{k},\"cached_tokens\":0}}}}\n\n", serde_json::json!(text), serde_json::json!(ids)).as_bytes());
+        }
+        let mut payloads = Vec::new();
+        let mut lines = crate::client::sse::LineBuf::default();
+        lines.push(&frames);
+        while let Some(crate::client::sse::Event::Data(j)) = lines.next_event() {
+            payloads.push(j.to_vec());
+        }
+        let time = |what: &str, f: &mut dyn FnMut() -> u64| {
+            let t = std::time::Instant::now();
+            let mut n = 0;
+            for _ in 0..std::env::var("ITERS").map_or(20000, |v| v.parse().unwrap()) {
+                n += f();
+            }
+            let per = t.elapsed().as_nanos() as f64
+                / (256.0 * std::env::var("ITERS").map_or(20000.0, |v| v.parse().unwrap()));
+            eprintln!("{what}: {per:.1} ns per chunk ({n})");
+        };
+        time("split+parse", &mut || {
+            let mut n = 0;
+            let mut lines = crate::client::sse::LineBuf::default();
+            for part in frames.chunks(24 * 1024) {
+                lines
+                    .feed(part, |ev| {
+                        if let crate::client::sse::Event::Data(j) = ev {
+                            n += parse(Api::Generate, j).unwrap().completion_tokens.unwrap() as u64;
+                        }
+                        Ok::<_, ()>(())
+                    })
+                    .unwrap();
+            }
+            n
+        });
+        time("split", &mut || {
+            let mut n = 0;
+            let mut lines = crate::client::sse::LineBuf::default();
+            for part in frames.chunks(24 * 1024) {
+                lines
+                    .feed(part, |ev| {
+                        if let crate::client::sse::Event::Data(j) = ev {
+                            n += j.len() as u64;
+                        }
+                        Ok::<_, ()>(())
+                    })
+                    .unwrap();
+            }
+            n
+        });
+        time("parse", &mut || {
+            payloads
+                .iter()
+                .map(|j| parse(Api::Generate, j).unwrap().completion_tokens.unwrap() as u64)
+                .sum()
+        });
+        let ats: Vec<usize> = payloads
+            .iter()
+            .map(|j| memchr::memmem::rfind(j, b"\"meta_info\":").unwrap() + 12)
+            .collect();
+        time("meta only", &mut || {
+            payloads
+                .iter()
+                .zip(&ats)
+                .map(|(j, &at)| usage(j, at).unwrap().0.completion_tokens.unwrap() as u64)
+                .sum()
+        });
+        time("text+ids skip", &mut || {
+            payloads
+                .iter()
+                .map(|j| {
+                    let (e, _) = skip_text(j, 8).unwrap();
+                    skip_ids(j, e + 14).unwrap() as u64
+                })
+                .sum()
+        });
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::body::{Framing, Malformed};
+use super::body::{BodyError, Framing};
 use super::conn::{Conn, ConnError};
 
 /// Idle connections older than this are not reused.
@@ -132,48 +132,27 @@ pub struct Body {
 }
 
 impl Body {
-    /// Hand every body byte buffered now to `on_data` (in pieces, in
-    /// order). Call [`Body::fill`] for more.
-    pub fn decode<E: From<Malformed>>(
+    /// Hand the next body bytes to `on_data` (in pieces, in order): those
+    /// of one socket read. `Ok(false)` once the body is complete.
+    pub async fn read<E: From<BodyError>>(
         &mut self,
         on_data: impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<bool, E> {
         match self.conn.as_mut() {
-            Some(conn) => conn.decode(&mut self.framing, on_data),
-            None => Ok(()),
-        }
-    }
-
-    /// Wait for more body bytes; `Ok(false)` once the body is complete.
-    pub async fn fill(&mut self) -> Result<bool, String> {
-        if self.framing == Framing::Done {
-            return Ok(false);
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(false);
-        };
-        match conn.fill().await? {
-            true => Ok(true),
-            false if self.framing == Framing::UntilClose => {
-                self.framing = Framing::Done;
-                Ok(false)
-            }
-            false => Err("connection closed before message completed".into()),
+            Some(conn) => conn.read_body(&mut self.framing, on_data).await,
+            None => Ok(false),
         }
     }
 
     /// The whole body (for short answers: errors, management calls).
     pub async fn collect(&mut self) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
-        loop {
-            self.decode(|d| {
-                out.extend_from_slice(d);
-                Ok::<_, String>(())
-            })?;
-            if !self.fill().await? {
-                return Ok(out);
-            }
-        }
+        let mut append = |d: &[u8]| {
+            out.extend_from_slice(d);
+            Ok::<_, BodyError>(())
+        };
+        while self.read(&mut append).await? {}
+        Ok(out)
     }
 }
 

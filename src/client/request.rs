@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::args::Api;
-use super::body::Malformed;
+use super::body::BodyError;
 use super::chunk::{self, ChunkInfo};
 use super::deadline;
 use super::http::{Body, Endpoint, Http};
@@ -42,11 +42,11 @@ fn fail(kind: ErrorKind, message: impl Into<String>) -> Failure {
     }
 }
 
-/// Bad HTTP framing in a response body fails the request as a transport
-/// error (as hyper's body errors did).
-impl From<Malformed> for Failure {
-    fn from(m: Malformed) -> Failure {
-        fail(ErrorKind::Transport, m.0)
+/// A broken connection or bad HTTP framing in a response body fails the
+/// request as a transport error (as hyper's body errors did).
+impl From<BodyError> for Failure {
+    fn from(e: BodyError) -> Failure {
+        fail(ErrorKind::Transport, e.0)
     }
 }
 
@@ -148,17 +148,19 @@ impl Sender {
     ) -> Result<(), Failure> {
         let mut lines = LineBuf::default();
         let mut state = StreamState::default();
-        let mut now = us_since(sent);
         loop {
-            body.decode(|data| lines.feed(data, |ev| self.on_event(ev, now, &mut state, rec)))?;
+            // One stamp per socket read, taken when its first bytes are
+            // decoded (right after the read returns).
+            let mut now = None;
             let more = body
-                .fill()
-                .await
-                .map_err(|e| fail(ErrorKind::Transport, e))?;
+                .read(|data| {
+                    let t = *now.get_or_insert_with(|| us_since(sent));
+                    lines.feed(data, |ev| self.on_event(ev, t, &mut state, rec))
+                })
+                .await?;
             if !more {
                 break;
             }
-            now = us_since(sent);
         }
         if !lines.remainder().is_empty() {
             lines.push(b"\n");

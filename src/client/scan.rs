@@ -12,30 +12,81 @@
 /// Deepest nesting of arrays/objects skipped.
 const MAX_DEPTH: u32 = 32;
 
-/// Index of the first non-whitespace byte at or after `i`.
-pub fn ws(s: &[u8], mut i: usize) -> usize {
+/// Index of the first non-whitespace byte at or after `i`. Compact JSON
+/// (orjson, serde) has none, so that case is one compare.
+#[inline(always)]
+pub fn ws(s: &[u8], i: usize) -> usize {
+    match s.get(i) {
+        Some(&b) if b <= b' ' => ws_slow(s, i),
+        _ => i,
+    }
+}
+
+#[cold]
+fn ws_slow(s: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = s.get(i) {
         i += 1;
     }
     i
 }
 
-/// A string at `i` of printable ASCII without escapes: the index after
-/// its closing quote, and its contents.
+/// A string at `i` of ASCII without escapes or control bytes: the index
+/// after its closing quote, and its contents. Eight bytes per step: keys
+/// and ids are short, and a byte loop's exit branch was most of the cost.
+#[inline(always)]
 pub fn string(s: &[u8], i: usize) -> Option<(usize, &[u8])> {
     if s.get(i) != Some(&b'"') {
         return None;
     }
-    let body = s.get(i + 1..)?;
-    let len = body
+    let start = i + 1;
+    let mut j = start;
+    while let Some(word) = s.get(j..j + 8) {
+        let w = u64::from_le_bytes(word.try_into().ok()?);
+        let (quote, other) = (below(w ^ QUOTES, 1), special(w));
+        let any = quote | other;
+        if any != 0 {
+            // Only the lowest flag is exact (see `below`): the string ends
+            // well iff that byte is a quote.
+            let first = any & any.wrapping_neg();
+            let end = j + (first.trailing_zeros() / 8) as usize;
+            return (quote & first != 0).then(|| (end + 1, &s[start..end]));
+        }
+        j += 8;
+    }
+    let end = j + s[j..]
         .iter()
-        .position(|&b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')?;
-    (body[len] == b'"').then(|| (i + len + 2, &body[..len]))
+        .position(|&b| b == b'"' || special(b as u64) & 0x80 != 0)?;
+    (s[end] == b'"').then(|| (end + 1, &s[start..end]))
 }
 
-/// A JSON value at `i` (skipped): the index after it.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const QUOTES: u64 = ONES * b'"' as u64;
+
+/// High bit set in each byte of `v` below `n` (1 ≤ n ≤ 128). Only the
+/// lowest flagged byte is exact: a borrow can flag bytes above it.
+#[inline]
+fn below(v: u64, n: u64) -> u64 {
+    v.wrapping_sub(ONES * n) & !v & HIGH
+}
+
+/// Flags (as [`below`]) on bytes of `w` that may not appear in a plain
+/// string besides its closing quote: `\\`, control bytes, non-ASCII.
+#[inline]
+fn special(w: u64) -> u64 {
+    below(w ^ (ONES * b'\\' as u64), 1) | below(w, 0x20) | (w & HIGH)
+}
+
+/// A JSON value at `i` (skipped): the index after it. Scalars inline,
+/// containers through the recursive walk.
+#[inline(always)]
 pub fn value(s: &[u8], i: usize) -> Option<usize> {
-    value_at(s, i, 0)
+    match *s.get(i)? {
+        b'"' => string(s, i).map(|(end, _)| end),
+        b'-' | b'0'..=b'9' => number(s, i),
+        b'n' => literal(s, i, b"null"),
+        _ => value_at(s, i, 0),
+    }
 }
 
 fn value_at(s: &[u8], i: usize, depth: u32) -> Option<usize> {
@@ -99,6 +150,7 @@ fn literal(s: &[u8], i: usize, word: &[u8]) -> Option<usize> {
     s[i..].starts_with(word).then_some(i + word.len())
 }
 
+#[inline(always)]
 /// A number per JSON's grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
 fn number(s: &[u8], i: usize) -> Option<usize> {
     let mut j = i + usize::from(s.get(i) == Some(&b'-'));
@@ -133,17 +185,25 @@ fn at_least_one_digit(s: &[u8], j: usize) -> Option<usize> {
 }
 
 /// An optional `u32` at `i` (`null` or a plain non-negative integer that
-/// fits): the value and the index after it.
+/// fits, without leading zeros): the value and the index after it.
+#[inline(always)]
 pub fn opt_u32(s: &[u8], i: usize) -> Option<(Option<u32>, usize)> {
     if s.get(i) == Some(&b'n') {
         return literal(s, i, b"null").map(|end| (None, end));
     }
-    let end = number(s, i)?;
-    let text = std::str::from_utf8(&s[i..end]).ok()?;
-    if text.starts_with('-') || text.contains(['.', 'e', 'E']) {
+    let (mut v, mut j) = (0u64, i);
+    while let Some(d @ b'0'..=b'9') = s.get(j) {
+        v = v * 10 + (d - b'0') as u64;
+        j += 1;
+        if j - i > 10 {
+            return None;
+        }
+    }
+    let leading_zero = j > i + 1 && s[i] == b'0';
+    if j == i || leading_zero || matches!(s.get(j), Some(b'.' | b'e' | b'E')) {
         return None;
     }
-    text.parse().ok().map(|v| (Some(v), end))
+    u32::try_from(v).ok().map(|v| (Some(v), j))
 }
 
 #[cfg(test)]
@@ -161,6 +221,8 @@ mod tests {
             b"true",
             b"null",
             br#""ab c""#,
+            br#""a longer string, past eight bytes ~""#,
+            b"\"\x7f\"",
             br#"{"a":[1,{"b":null}],"c":{}}"#,
             b"[ ]",
             b"{ \"x\" :\n[ 1 , 2 ] }",
@@ -170,6 +232,10 @@ mod tests {
             serde_json::from_slice::<serde::de::IgnoredAny>(v).unwrap();
         }
         let not_ok: &[&[u8]] = &[
+            br#""0123456789\x""#,
+            b"\"0123456789\xff\"",
+            b"\"01234567\n\"",
+            b"\"0123456",
             b"01",
             b"1.",
             b"-",
@@ -194,15 +260,51 @@ mod tests {
         assert_eq!(value(deep.as_bytes(), 0), None);
     }
 
+    /// The word-at-a-time string scan agrees with a byte loop wherever the
+    /// first special byte falls.
+    #[test]
+    fn string_scan_matches_a_byte_loop() {
+        let naive = |s: &[u8]| {
+            let len = s[1..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))?;
+            (s[1 + len] == b'"').then_some(len + 2)
+        };
+        for len in 0..40 {
+            for special in [b'"', b'\\', b'\n', 0x80, 0x1f, b'~'] {
+                for at in 0..=len {
+                    let mut v = vec![b'"'];
+                    v.extend((0..len).map(|k| {
+                        if k == at {
+                            special
+                        } else {
+                            b'a' + (k % 26) as u8
+                        }
+                    }));
+                    v.push(b'"');
+                    assert_eq!(string(&v, 0).map(|(end, _)| end), naive(&v), "{v:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn reads_unsigned_integers_only() {
         assert_eq!(opt_u32(b"42,", 0), Some((Some(42), 2)));
         assert_eq!(opt_u32(b"null}", 0), Some((None, 4)));
         assert_eq!(opt_u32(b"4294967295", 0), Some((Some(u32::MAX), 10)));
-        for bad in [&b"4294967296"[..], b"-1", b"1.0", b"1e2", b"x", b"nul"] {
+        assert_eq!(opt_u32(b"0}", 0), Some((Some(0), 1)));
+        for bad in [
+            &b"4294967296"[..],
+            b"-1",
+            b"1.0",
+            b"1e2",
+            b"x",
+            b"nul",
+            b"01",
+            b"",
+        ] {
             assert_eq!(opt_u32(bad, 0), None, "{}", String::from_utf8_lossy(bad));
         }
-        // A leading zero ends the number; the caller then rejects the `1`.
-        assert_eq!(opt_u32(b"01", 0), Some((Some(0), 1)));
     }
 }
