@@ -1,7 +1,7 @@
 //! Send one request and time its stream.
 //!
-//! Every frame read from the socket is stamped once; all SSE events in it
-//! share that stamp. A chunk counts as a token event when it carries text
+//! Every HTTP chunk is stamped once, when it is decoded; all SSE events in
+//! it share that stamp. A chunk counts as a token event when it carries text
 //! (SGLang's test); for `/generate`, a chunk whose `completion_tokens` did
 //! not grow is skipped without moving the last-token time, as SGLang does.
 
@@ -148,20 +148,17 @@ impl Sender {
     ) -> Result<(), Failure> {
         let mut lines = LineBuf::default();
         let mut state = StreamState::default();
-        loop {
-            // One stamp per socket read, taken when its first bytes are
-            // decoded (right after the read returns).
-            let mut now = None;
-            let more = body
-                .read(|data| {
-                    let t = *now.get_or_insert_with(|| us_since(sent));
-                    lines.feed(data, |ev| self.on_event(ev, t, &mut state, rec))
-                })
-                .await?;
-            if !more {
-                break;
-            }
-        }
+        // One stamp per HTTP chunk, taken as it is decoded (hyper's client
+        // handed each chunk over as a frame, and SGLang's client stamps each
+        // chunk it iterates): chunks that came in one read still get the
+        // order they were handled in, not one shared instant.
+        while body
+            .read(|data| {
+                let now = us_since(sent);
+                lines.feed(data, |ev| self.on_event(ev, now, &mut state, rec))
+            })
+            .await?
+        {}
         if !lines.remainder().is_empty() {
             lines.push(b"\n");
             let now = us_since(sent);
