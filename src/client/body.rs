@@ -104,16 +104,21 @@ impl Framing {
     }
 
     fn size_line<E: From<BodyError>>(&mut self, buf: &[u8]) -> Result<Option<usize>, E> {
-        let Some(line) = line(buf)? else {
-            return Ok(None);
+        let (size, used) = match plain_size_line(buf) {
+            Some(fast) => fast,
+            None => {
+                let Some(line) = line(buf)? else {
+                    return Ok(None);
+                };
+                (chunk_size(&buf[..line.content])?, line.total)
+            }
         };
-        let size = chunk_size(&buf[..line.content])?;
         *self = if size == 0 {
             Framing::Trailers
         } else {
             Framing::ChunkData(size)
         };
-        Ok(Some(line.total))
+        Ok(Some(used))
     }
 
     fn trailer_line<E: From<BodyError>>(&mut self, buf: &[u8]) -> Result<Option<usize>, E> {
@@ -160,6 +165,25 @@ fn chunk_end<E: From<BodyError>>(buf: &[u8]) -> Result<Option<usize>, E> {
         [b'\r'] => Ok(None),
         _ => Err(BodyError::framing("chunk data not followed by CRLF").into()),
     }
+}
+
+/// The common size line, `<hex>\r\n` with at most 15 digits: its size
+/// and length, in one pass (it comes once per SSE event). Anything else,
+/// or a line not complete in `buf`, is `None` for the general path.
+#[inline]
+fn plain_size_line(buf: &[u8]) -> Option<(u64, usize)> {
+    let mut size = 0u64;
+    for (i, &d) in buf.iter().enumerate().take(16) {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            b'\r' if i > 0 && buf.get(i + 1) == Some(&b'\n') => return Some((size, i + 2)),
+            _ => return None,
+        };
+        size = size << 4 | v as u64;
+    }
+    None
 }
 
 /// Hex size of a chunk-size line, ignoring `;extensions` and spaces.

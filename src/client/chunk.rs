@@ -338,96 +338,45 @@ mod tests {
     }
 }
 
+/// Not a test: the CPU cost of SSE splitting plus parsing per `/generate`
+/// chunk of a 256-token stream, for tuning (prints, asserts nothing).
+/// `cargo test --release --lib ns_per_chunk -- --ignored --nocapture`
 #[cfg(test)]
 mod perf_probe {
     use super::*;
+    use crate::client::sse::{Event, LineBuf};
 
-    /// `cargo test --release --lib perf_probe -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn ns_per_chunk() {
-        let mut frames = Vec::new();
+        let mut stream = Vec::new();
         for k in 1..=256u64 {
-            let text = "tok ".repeat(k as usize);
-            let ids: Vec<u64> = (0..k).map(|i| 1000 + i).collect();
-            let fin = if k == 256 {
-                r#"{"type":"length","length":256}"#
-            } else {
-                "null"
-            };
-            frames.extend_from_slice(format!("data: {{\"text\":{},\"output_ids\":{},\"meta_info\":{{\"id\":\"r{k}\",\"finish_reason\":{fin},\"prompt_tokens\":32,\"completion_tokens\":{k},\"cached_tokens\":0}}}}\n\n", serde_json::json!(text), serde_json::json!(ids)).as_bytes());
+            let text = serde_json::json!("tok ".repeat(k as usize));
+            let ids = serde_json::json!((1000..1000 + k).collect::<Vec<_>>());
+            let meta = format!(
+                r#"{{"id":"r{k}","finish_reason":null,"prompt_tokens":32,"completion_tokens":{k},"cached_tokens":0}}"#
+            );
+            let line =
+                format!("data: {{\"text\":{text},\"output_ids\":{ids},\"meta_info\":{meta}}}\n\n");
+            stream.extend_from_slice(line.as_bytes());
         }
-        let mut payloads = Vec::new();
-        let mut lines = crate::client::sse::LineBuf::default();
-        lines.push(&frames);
-        while let Some(crate::client::sse::Event::Data(j)) = lines.next_event() {
-            payloads.push(j.to_vec());
+        let rounds = 2000;
+        let start = std::time::Instant::now();
+        let mut tokens = 0u64;
+        for _ in 0..rounds {
+            let mut lines = LineBuf::default();
+            for read in stream.chunks(24 * 1024) {
+                let on_event = |ev: Event<'_>| {
+                    if let Event::Data(j) = ev {
+                        tokens +=
+                            parse(Api::Generate, j).unwrap().completion_tokens.unwrap() as u64;
+                    }
+                    Ok::<_, ()>(())
+                };
+                lines.feed(read, on_event).unwrap();
+            }
         }
-        let time = |what: &str, f: &mut dyn FnMut() -> u64| {
-            let t = std::time::Instant::now();
-            let mut n = 0;
-            for _ in 0..std::env::var("ITERS").map_or(20000, |v| v.parse().unwrap()) {
-                n += f();
-            }
-            let per = t.elapsed().as_nanos() as f64
-                / (256.0 * std::env::var("ITERS").map_or(20000.0, |v| v.parse().unwrap()));
-            eprintln!("{what}: {per:.1} ns per chunk ({n})");
-        };
-        time("split+parse", &mut || {
-            let mut n = 0;
-            let mut lines = crate::client::sse::LineBuf::default();
-            for part in frames.chunks(24 * 1024) {
-                lines
-                    .feed(part, |ev| {
-                        if let crate::client::sse::Event::Data(j) = ev {
-                            n += parse(Api::Generate, j).unwrap().completion_tokens.unwrap() as u64;
-                        }
-                        Ok::<_, ()>(())
-                    })
-                    .unwrap();
-            }
-            n
-        });
-        time("split", &mut || {
-            let mut n = 0;
-            let mut lines = crate::client::sse::LineBuf::default();
-            for part in frames.chunks(24 * 1024) {
-                lines
-                    .feed(part, |ev| {
-                        if let crate::client::sse::Event::Data(j) = ev {
-                            n += j.len() as u64;
-                        }
-                        Ok::<_, ()>(())
-                    })
-                    .unwrap();
-            }
-            n
-        });
-        time("parse", &mut || {
-            payloads
-                .iter()
-                .map(|j| parse(Api::Generate, j).unwrap().completion_tokens.unwrap() as u64)
-                .sum()
-        });
-        let ats: Vec<usize> = payloads
-            .iter()
-            .map(|j| memchr::memmem::rfind(j, b"\"meta_info\":").unwrap() + 12)
-            .collect();
-        time("meta only", &mut || {
-            payloads
-                .iter()
-                .zip(&ats)
-                .map(|(j, &at)| usage(j, at).unwrap().0.completion_tokens.unwrap() as u64)
-                .sum()
-        });
-        time("text+ids skip", &mut || {
-            payloads
-                .iter()
-                .map(|j| {
-                    let (e, _) = skip_text(j, 8).unwrap();
-                    skip_ids(j, e + 14).unwrap() as u64
-                })
-                .sum()
-        });
+        let ns = start.elapsed().as_nanos() as f64 / (rounds * 256) as f64;
+        eprintln!("{ns:.1} ns per chunk ({tokens} tokens)");
     }
 }
