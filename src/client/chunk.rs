@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::args::Api;
+use super::meta::Template;
 use super::scan;
 
 /// What a chunk tells the client.
@@ -32,12 +33,13 @@ struct GenerateChunk<'a> {
     error: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize, Default)]
-struct Usage {
+/// The counts of `meta_info` (`/generate`) or `usage` (OpenAI).
+#[derive(Deserialize, Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Usage {
     #[serde(default)]
-    completion_tokens: Option<u32>,
+    pub(super) completion_tokens: Option<u32>,
     #[serde(default)]
-    prompt_tokens: Option<u32>,
+    pub(super) prompt_tokens: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -77,9 +79,19 @@ fn non_empty(s: &Option<Cow<'_, str>>) -> bool {
 /// Parse one JSON payload of `api`. `Err` means the bytes are not a chunk of
 /// that API (malformed stream).
 pub fn parse(api: Api, json: &[u8]) -> Result<ChunkInfo, serde_json::Error> {
+    parse_in_stream(api, json, &mut Template::default())
+}
+
+/// [`parse`] for the next chunk of a stream whose earlier `meta_info` is
+/// remembered in `meta` (see [`super::meta`]).
+pub fn parse_in_stream(
+    api: Api,
+    json: &[u8],
+    meta: &mut Template,
+) -> Result<ChunkInfo, serde_json::Error> {
     match api {
         Api::Generate => {
-            if let Some(info) = generate_fast(json) {
+            if let Some(info) = generate_fast(json, meta) {
                 return Ok(info);
             }
             let c: GenerateChunk<'_> = serde_json::from_slice(json)?;
@@ -117,13 +129,17 @@ pub fn parse(api: Api, json: &[u8]) -> Result<ChunkInfo, serde_json::Error> {
 /// check, escape decoding, one integer per id) is O(n) per chunk and O(n²)
 /// per stream. Here the top-level object is walked key by key: `text` is
 /// skipped with `memchr2` (only its emptiness matters), `output_ids` with
-/// `memchr`, `meta_info` and unknown keys are checked and read by the
-/// hand-written [`scan`] (no serde: it was ~15% of the client's CPU), and
+/// `memchr`, `meta_info` is read by [`super::meta`] and unknown keys are
+/// checked by the hand-written [`scan`] (no serde: it was ~15% of the
+/// client's CPU), and
 /// `error` still goes through serde_json. `None` on anything unexpected:
 /// the caller then does the full parse, which yields the same answer or
 /// the proper error. Not checked in the two skipped fields: UTF-8 validity
 /// and raw control characters inside `text`, the digits inside `output_ids`.
-fn generate_fast(json: &[u8]) -> Option<ChunkInfo> {
+fn generate_fast(json: &[u8], meta: &mut Template) -> Option<ChunkInfo> {
+    if let Some(info) = sglang_layout(json, meta) {
+        return Some(info);
+    }
     let mut info = ChunkInfo::default();
     let (mut seen_text, mut seen_meta, mut seen_error) = (false, false, false);
     let end = scan::object(json, scan::ws(json, 0), |json, i, key| match key {
@@ -134,7 +150,7 @@ fn generate_fast(json: &[u8]) -> Option<ChunkInfo> {
         }
         b"output_ids" if json.get(i) == Some(&b'[') => skip_ids(json, i),
         b"meta_info" if !std::mem::replace(&mut seen_meta, true) => {
-            let (usage, end) = usage(json, i)?;
+            let (usage, end) = super::meta::usage(json, i, meta)?;
             info.completion_tokens = usage.completion_tokens;
             info.prompt_tokens = usage.prompt_tokens;
             Some(end)
@@ -148,6 +164,26 @@ fn generate_fast(json: &[u8]) -> Option<ChunkInfo> {
         _ => scan::value(json, i),
     })?;
     (scan::ws(json, end) == json.len()).then_some(info)
+}
+
+/// SGLang's own compact layout, `{"text":…,"output_ids":[…],"meta_info":…}`
+/// (`output_ids` optional, as the simulator omits it), checked literally
+/// instead of key by key: the same values are skipped and read the same
+/// way as in the walk of [`generate_fast`], so it accepts nothing the walk
+/// would not. Any other layout (whitespace, key order, more keys) is `None`.
+fn sglang_layout(json: &[u8], meta: &mut Template) -> Option<ChunkInfo> {
+    let at = |i: usize, lit: &[u8]| json.get(i..)?.starts_with(lit).then_some(i + lit.len());
+    let (mut i, has_content) = skip_text(json, at(0, br#"{"text":"#)?)?;
+    if let Some(ids) = at(i, br#","output_ids":["#) {
+        i = skip_ids(json, ids - 1)?;
+    }
+    let (usage, end) = super::meta::usage(json, at(i, br#","meta_info":"#)?, meta)?;
+    (json.get(end..)? == b"}").then_some(ChunkInfo {
+        has_content,
+        completion_tokens: usage.completion_tokens,
+        prompt_tokens: usage.prompt_tokens,
+        error: None,
+    })
 }
 
 /// The `text` value at `i` (a string or `null`), skipped without decoding:
@@ -169,33 +205,6 @@ fn skip_text(json: &[u8], i: usize) -> Option<(usize, bool)> {
 fn skip_ids(json: &[u8], i: usize) -> Option<usize> {
     let at = i + 1 + memchr::memchr3(b']', b'[', b'"', &json[i + 1..])?;
     (json[at] == b']').then_some(at + 1)
-}
-
-/// `meta_info` at `i` (`null` or an object): its two token counts, read
-/// without serde, and the index after it. `None` where serde would reject
-/// it (or the scanner does not handle it).
-fn usage(json: &[u8], i: usize) -> Option<(Usage, usize)> {
-    if json.get(i) == Some(&b'n') {
-        return json[i..]
-            .starts_with(b"null")
-            .then(|| (Usage::default(), i + 4));
-    }
-    let mut u = Usage::default();
-    let (mut seen_completion, mut seen_prompt) = (false, false);
-    let end = scan::object(json, i, |json, j, key| {
-        let (slot, seen) = match key {
-            b"completion_tokens" => (&mut u.completion_tokens, &mut seen_completion),
-            b"prompt_tokens" => (&mut u.prompt_tokens, &mut seen_prompt),
-            _ => return scan::value(json, j),
-        };
-        if std::mem::replace(seen, true) {
-            return None; // serde: duplicate field
-        }
-        let (v, end) = scan::opt_u32(json, j)?;
-        *slot = v;
-        Some(end)
-    })?;
-    Some((u, end))
 }
 
 /// Deserialize the one JSON value at the start of `s`; its length in bytes.
@@ -315,7 +324,7 @@ mod tests {
         for &j in FIXTURES {
             let show = String::from_utf8_lossy(j);
             let want = full(j);
-            if let Some(fast) = generate_fast(j) {
+            if let Some(fast) = generate_fast(j, &mut Template::default()) {
                 fast_answers += 1;
                 assert_eq!(Some(&fast), want.as_ref().ok(), "{show}");
             }
@@ -328,7 +337,11 @@ mod tests {
         // The real chunk shapes take the fast path.
         assert!(fast_answers >= 12, "{fast_answers}");
         for &j in &FIXTURES[..4] {
-            assert!(generate_fast(j).is_some(), "{}", String::from_utf8_lossy(j));
+            assert!(
+                generate_fast(j, &mut Template::default()).is_some(),
+                "{}",
+                String::from_utf8_lossy(j)
+            );
         }
     }
 
@@ -354,7 +367,7 @@ mod perf_probe {
             let text = serde_json::json!("tok ".repeat(k as usize));
             let ids = serde_json::json!((1000..1000 + k).collect::<Vec<_>>());
             let meta = format!(
-                r#"{{"id":"r{k}","finish_reason":null,"prompt_tokens":32,"completion_tokens":{k},"cached_tokens":0}}"#
+                r#"{{"id":"r7","finish_reason":null,"prompt_tokens":32,"completion_tokens":{k},"cached_tokens":0}}"#
             );
             let line =
                 format!("data: {{\"text\":{text},\"output_ids\":{ids},\"meta_info\":{meta}}}\n\n");
@@ -365,11 +378,12 @@ mod perf_probe {
         let mut tokens = 0u64;
         for _ in 0..rounds {
             let mut lines = LineBuf::default();
+            let mut meta = Template::default();
             for read in stream.chunks(24 * 1024) {
                 let on_event = |ev: Event<'_>| {
                     if let Event::Data(j) = ev {
-                        tokens +=
-                            parse(Api::Generate, j).unwrap().completion_tokens.unwrap() as u64;
+                        let info = parse_in_stream(Api::Generate, j, &mut meta).unwrap();
+                        tokens += info.completion_tokens.unwrap() as u64;
                     }
                     Ok::<_, ()>(())
                 };

@@ -14,7 +14,7 @@
 //! [`arrivals`] the schedule, [`dispatch`] releasing requests on time,
 //! [`http`] the pooled client over [`conn`] connections and [`body`]
 //! framing, [`deadline`] the per-request limit, [`sse`] + [`chunk`] +
-//! [`scan`] stream parsing,
+//! [`meta`] + [`scan`] stream parsing,
 //! [`request`] one timed request, [`record`] what it leaves, [`metrics`] +
 //! [`stats`] the numbers, [`report`] + [`pyjson`] the output.
 
@@ -29,6 +29,7 @@ pub mod deadline;
 pub mod dispatch;
 pub mod error;
 pub mod http;
+pub mod meta;
 pub mod metrics;
 pub mod payload;
 pub mod pyjson;

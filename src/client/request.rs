@@ -200,7 +200,7 @@ impl Sender {
             }
             Event::Data(j) => j,
         };
-        let info = chunk::parse(self.api, json).map_err(|e| {
+        let info = chunk::parse_in_stream(self.api, json, &mut st.meta).map_err(|e| {
             let head = String::from_utf8_lossy(&json[..json.len().min(120)]).into_owned();
             fail(ErrorKind::MalformedStream, format!("{e}: {head}"))
         })?;
@@ -239,6 +239,8 @@ impl Sender {
 struct StreamState {
     last_line_us: u32,
     completion_tokens: Option<u32>,
+    /// The stream's last `meta_info`, to read the next one cheaply.
+    meta: super::meta::Template,
 }
 
 fn check_error(info: &ChunkInfo) -> Result<(), Failure> {

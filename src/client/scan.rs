@@ -152,7 +152,7 @@ fn literal(s: &[u8], i: usize, word: &[u8]) -> Option<usize> {
 
 #[inline(always)]
 /// A number per JSON's grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn number(s: &[u8], i: usize) -> Option<usize> {
+pub fn number(s: &[u8], i: usize) -> Option<usize> {
     let mut j = i + usize::from(s.get(i) == Some(&b'-'));
     match s.get(j)? {
         b'0' => j += 1,
