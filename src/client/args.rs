@@ -260,7 +260,7 @@ fn check_url(url: &str) -> Result<(), ClientError> {
             format!("{url:?} must start with http:// (https is not supported)"),
         ));
     }
-    url.parse::<hyper::Uri>()
+    super::http::Endpoint::parse(url)
         .map(|_| ())
         .map_err(|e| ClientError::bad_arg("--base-url", format!("{url:?}: {e}")))
 }

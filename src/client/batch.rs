@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 
 use super::args::{Api, BatchRequest};
 use super::dataset::{Prompt, PromptBody};
-use super::http::Http;
+use super::http::{Http, Method};
 use super::payload::{self, BodyOptions};
 use super::record::RequestRecord;
 use super::request::Sender;
@@ -65,7 +65,7 @@ async fn run(req: &BatchRequest) -> Result<i32, ClientError> {
     }
     let sender = Sender {
         http: http.clone(),
-        url: format!("{}{}", req.base_url, api.path()),
+        endpoint: super::serving::endpoint(&format!("{}{}", req.base_url, api.path()))?,
         api,
         stream: true,
         timeout: Duration::from_secs_f64(req.request_timeout_sec),
@@ -101,7 +101,7 @@ async fn flush_cache(sender: &Sender, base: &str) -> Result<(), ClientError> {
     let url = format!("{base}/flush_cache");
     let r = sender
         .http
-        .call(hyper::Method::POST, &url, None, Duration::from_secs(60))
+        .call(Method::Post, &url, None, Duration::from_secs(60))
         .await;
     match r {
         Ok((200, _)) => Ok(()),

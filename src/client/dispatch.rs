@@ -7,9 +7,10 @@
 //! wake-up never delays the requests after it. With `--max-concurrency` a
 //! request waits for a free slot; its due time is then the later of its
 //! schedule and the moment the slot freed (so lateness measures the client,
-//! not the cap).
+//! not the cap). When every request is due at once (infinite rate) and
+//! capped, there is no schedule to keep: see [`run_slots`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -57,6 +58,9 @@ pub async fn run(
     max_concurrency: Option<usize>,
     progress: Option<ProgressBar>,
 ) -> Vec<RequestRecord> {
+    if let Some(c) = max_concurrency.filter(|_| jobs.iter().all(|j| j.offset_s <= 0.0)) {
+        return run_slots(jobs, sender, c, progress).await;
+    }
     let handle = Handle::current();
     let sem = max_concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let spawned = tokio::task::spawn_blocking(move || release(jobs, sender, sem, progress, handle));
@@ -66,6 +70,54 @@ pub async fn run(
         recs.push(h.await.unwrap_or_else(|e| lost(e.to_string())));
     }
     recs
+}
+
+/// Every job due at once (`--request-rate inf`) under a concurrency cap:
+/// `cap` tasks on the runtime each take the next job as soon as their
+/// previous one finished, which is exactly when its slot frees (the due
+/// time). No schedule to keep, so no dispatcher thread: it would be woken
+/// through a futex on every completion just to spawn the next request,
+/// and on this 2-core VM each such wake-up costs more than the request's
+/// own bookkeeping.
+async fn run_slots(
+    jobs: Vec<Job>,
+    sender: Sender,
+    cap: usize,
+    progress: Option<ProgressBar>,
+) -> Vec<RequestRecord> {
+    let n = jobs.len();
+    let queue = Arc::new(Mutex::new(jobs.into_iter().enumerate()));
+    let mut slots = Vec::with_capacity(cap.min(n));
+    for _ in 0..cap.min(n) {
+        let (queue, sender, pb) = (queue.clone(), sender.clone(), progress.clone());
+        slots.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                let Some((i, job)) = next else {
+                    return done;
+                };
+                let due_us = sender.epoch.elapsed().as_micros() as u64;
+                let rec = sender
+                    .send(job.body, job.prompt_len, job.output_len, due_us)
+                    .await;
+                if let Some(pb) = &pb {
+                    pb.inc(1);
+                }
+                done.push((i, rec));
+            }
+        }));
+    }
+    let mut recs: Vec<Option<RequestRecord>> = (0..n).map(|_| None).collect();
+    for slot in slots {
+        for (i, rec) in slot.await.unwrap_or_default() {
+            recs[i] = Some(rec);
+        }
+    }
+    let missing = || lost("request slot task ended early".into());
+    recs.into_iter()
+        .map(|r| r.unwrap_or_else(missing))
+        .collect()
 }
 
 /// The record of a request task that died (it cannot panic by design, but

@@ -12,18 +12,24 @@
 //!
 //! Files, one noun each: [`args`] request types, [`dataset`] prompts,
 //! [`arrivals`] the schedule, [`dispatch`] releasing requests on time,
-//! [`http`] the pooled client, [`sse`] + [`chunk`] stream parsing,
+//! [`http`] the pooled client over [`conn`] connections and [`body`]
+//! framing, [`deadline`] the per-request limit, [`sse`] + [`chunk`] +
+//! [`meta`] + [`scan`] stream parsing,
 //! [`request`] one timed request, [`record`] what it leaves, [`metrics`] +
 //! [`stats`] the numbers, [`report`] + [`pyjson`] the output.
 
 pub mod args;
 pub mod arrivals;
 pub mod batch;
+pub mod body;
 pub mod chunk;
+pub mod conn;
 pub mod dataset;
+pub mod deadline;
 pub mod dispatch;
 pub mod error;
 pub mod http;
+pub mod meta;
 pub mod metrics;
 pub mod payload;
 pub mod pyjson;
@@ -31,6 +37,7 @@ pub mod ready;
 pub mod record;
 pub mod report;
 pub mod request;
+pub mod scan;
 pub mod serving;
 pub mod sse;
 pub mod stats;

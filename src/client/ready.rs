@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use hyper::Method;
 use serde_json::Value;
 
 use super::ClientError;
-use super::http::Http;
+use super::http::{Http, Method};
 
 /// Poll `GET {base}/v1/models`, then `/health`, every 100 ms until one
 /// answers 200 or `timeout_s` passes. Prints SGLang's two lines.
@@ -19,7 +18,7 @@ pub async fn wait_ready(http: &Http, base: &str, timeout_s: f64) -> Result<(), C
     loop {
         for probe in &probes {
             let r = http
-                .call(Method::GET, probe, None, Duration::from_secs(5))
+                .call(Method::Get, probe, None, Duration::from_secs(5))
                 .await;
             if matches!(r, Ok((200, _))) {
                 println!("Server ready in {:.1}s.", start.elapsed().as_secs_f64());
@@ -41,7 +40,7 @@ pub async fn discover_model(http: &Http, base: &str) -> Result<String, ClientErr
         reason,
     };
     let (status, body) = http
-        .call(Method::GET, &url, None, Duration::from_secs(10))
+        .call(Method::Get, &url, None, Duration::from_secs(10))
         .await
         .map_err(&no_model)?;
     if status != 200 {
@@ -58,7 +57,7 @@ pub async fn discover_model(http: &Http, base: &str) -> Result<String, ClientErr
 pub async fn server_info(http: &Http, base: &str) -> Value {
     let url = format!("{base}/server_info");
     match http
-        .call(Method::GET, &url, None, Duration::from_secs(5))
+        .call(Method::Get, &url, None, Duration::from_secs(5))
         .await
     {
         Ok((200, body)) => serde_json::from_slice(&body).unwrap_or(Value::Null),

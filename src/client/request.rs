@@ -1,19 +1,19 @@
 //! Send one request and time its stream.
 //!
-//! Every frame read from the socket is stamped once; all SSE events in it
-//! share that stamp. A chunk counts as a token event when it carries text
+//! Every HTTP chunk is stamped once, when it is decoded; all SSE events in
+//! it share that stamp. A chunk counts as a token event when it carries text
 //! (SGLang's test); for `/generate`, a chunk whose `completion_tokens` did
 //! not grow is skipped without moving the last-token time, as SGLang does.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::args::Api;
+use super::body::BodyError;
 use super::chunk::{self, ChunkInfo};
-use super::http::{Http, error_chain};
+use super::deadline;
+use super::http::{Body, Endpoint, Http};
 use super::record::{ErrorKind, Failure, RequestRecord};
 use super::sse::{Event, LineBuf};
 
@@ -21,8 +21,8 @@ use super::sse::{Event, LineBuf};
 #[derive(Clone)]
 pub struct Sender {
     pub http: Http,
-    /// Full URL of the API endpoint.
-    pub url: String,
+    /// The API endpoint.
+    pub endpoint: Endpoint,
     pub api: Api,
     pub stream: bool,
     pub timeout: Duration,
@@ -43,6 +43,14 @@ fn fail(kind: ErrorKind, message: impl Into<String>) -> Failure {
     Failure {
         kind,
         message: message.into(),
+    }
+}
+
+/// A broken connection or bad HTTP framing in a response body fails the
+/// request as a transport error (as hyper's body errors did).
+impl From<BodyError> for Failure {
+    fn from(e: BodyError) -> Failure {
+        fail(ErrorKind::Transport, e.0)
     }
 }
 
@@ -70,7 +78,7 @@ impl Sender {
                 rec.chunk_tokens = Vec::with_capacity(output_len as usize);
             }
         }
-        let outcome = tokio::time::timeout(self.timeout, self.exchange(body, sent, &mut rec)).await;
+        let outcome = deadline::within(self.timeout, self.exchange(body, sent, &mut rec)).await;
         let result = outcome.unwrap_or_else(|_| {
             Err(fail(
                 ErrorKind::Timeout,
@@ -92,17 +100,12 @@ impl Sender {
     ) -> Result<(), Failure> {
         let resp = self
             .http
-            .post_json(&self.url, body)
+            .post_json(&self.endpoint, &body)
             .await
             .map_err(|e| fail(ErrorKind::Transport, e))?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body();
+        let (status, mut body) = (resp.status, resp.body);
         if status != 200 {
-            let text = body
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
+            let text = body.collect().await.unwrap_or_default();
             let msg = String::from_utf8_lossy(&text[..text.len().min(512)]).into_owned();
             return Err(fail(
                 ErrorKind::Http(status),
@@ -118,15 +121,14 @@ impl Sender {
 
     async fn read_whole(
         &self,
-        body: Incoming,
+        mut body: Body,
         sent: Instant,
         rec: &mut RequestRecord,
     ) -> Result<(), Failure> {
         let bytes = body
             .collect()
             .await
-            .map_err(|e| fail(ErrorKind::Transport, error_chain(e)))?
-            .to_bytes();
+            .map_err(|e| fail(ErrorKind::Transport, e))?;
         let now = us_since(sent);
         let info = chunk::parse(self.api, &bytes)
             .map_err(|e| fail(ErrorKind::MalformedStream, e.to_string()))?;
@@ -140,25 +142,27 @@ impl Sender {
         Ok(())
     }
 
+    /// Read the stream one socket read at a time: every SSE event decoded
+    /// from one read shares that read's timestamp.
     async fn read_stream(
         &self,
-        mut body: Incoming,
+        mut body: Body,
         sent: Instant,
         rec: &mut RequestRecord,
     ) -> Result<(), Failure> {
         let mut lines = LineBuf::default();
         let mut state = StreamState::default();
-        loop {
-            let frame = match body.frame().await {
-                None => break,
-                Some(f) => f.map_err(|e| fail(ErrorKind::Transport, error_chain(e)))?,
-            };
-            let Some(data) = frame.data_ref() else {
-                continue;
-            };
-            let now = us_since(sent);
-            lines.feed(data, |ev| self.on_event(ev, now, &mut state, rec))?;
-        }
+        // One stamp per HTTP chunk, taken as it is decoded (hyper's client
+        // handed each chunk over as a frame, and SGLang's client stamps each
+        // chunk it iterates): chunks that came in one read still get the
+        // order they were handled in, not one shared instant.
+        while body
+            .read(|data| {
+                let now = us_since(sent);
+                lines.feed(data, |ev| self.on_event(ev, now, &mut state, rec))
+            })
+            .await?
+        {}
         if !lines.remainder().is_empty() {
             lines.push(b"\n");
             let now = us_since(sent);
@@ -200,7 +204,7 @@ impl Sender {
             }
             Event::Data(j) => j,
         };
-        let info = chunk::parse(self.api, json).map_err(|e| {
+        let info = chunk::parse_in_stream(self.api, json, &mut st.meta).map_err(|e| {
             let head = String::from_utf8_lossy(&json[..json.len().min(120)]).into_owned();
             fail(ErrorKind::MalformedStream, format!("{e}: {head}"))
         })?;
@@ -245,6 +249,8 @@ impl Sender {
 struct StreamState {
     last_line_us: u32,
     completion_tokens: Option<u32>,
+    /// The stream's last `meta_info`, to read the next one cheaply.
+    meta: super::meta::Template,
 }
 
 fn check_error(info: &ChunkInfo) -> Result<(), Failure> {

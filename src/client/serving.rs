@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::args::{Api, ServingRequest};
 use super::dataset::{self, Prompt};
 use super::dispatch::{self, Job};
-use super::http::Http;
+use super::http::{Endpoint, Http};
 use super::metrics::{self, Metrics};
 use super::payload::{self, BodyOptions};
 use super::request::Sender;
@@ -54,7 +54,7 @@ async fn run(req: &ServingRequest) -> Result<i32, ClientError> {
     };
     let sender = Sender {
         http: http.clone(),
-        url: format!("{}{}", req.base_url, req.backend.api.path()),
+        endpoint: endpoint(&format!("{}{}", req.base_url, req.backend.api.path()))?,
         api: req.backend.api,
         stream: !req.disable_stream,
         timeout: Duration::from_secs_f64(req.request_timeout_sec),
@@ -94,6 +94,11 @@ async fn resolve_model(req: &ServingRequest, http: &Http) -> Result<String, Clie
             .unwrap_or_default()),
         (None, _) => ready::discover_model(http, &req.base_url).await,
     }
+}
+
+/// The API endpoint under `--base-url` (already checked by `validate`).
+pub(super) fn endpoint(url: &str) -> Result<Endpoint, ClientError> {
+    Endpoint::parse(url).map_err(|e| ClientError::bad_arg("--base-url", format!("{url:?}: {e}")))
 }
 
 fn print_token_totals(prompts: &[Prompt]) {
