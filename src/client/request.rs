@@ -142,8 +142,8 @@ impl Sender {
         Ok(())
     }
 
-    /// Read the stream one socket read at a time: every SSE event decoded
-    /// from one read shares that read's timestamp.
+    /// Read the stream as it arrives, every complete SSE event handed to
+    /// [`Sender::on_event`] with its HTTP chunk's stamp.
     async fn read_stream(
         &self,
         mut body: Body,
