@@ -79,6 +79,20 @@ fn non_empty(s: &Option<Cow<'_, str>>) -> bool {
     s.as_deref().is_some_and(|t| !t.is_empty())
 }
 
+/// The full serde parse of a `/generate` chunk: the fallback of the fast
+/// scan, and the reference its tests compare with.
+fn generate_full(json: &[u8]) -> Result<ChunkInfo, serde_json::Error> {
+    let c: GenerateChunk<'_> = serde_json::from_slice(json)?;
+    let usage = c.meta_info.unwrap_or_default();
+    Ok(ChunkInfo {
+        has_content: non_empty(&c.text),
+        has_choice: false,
+        completion_tokens: usage.completion_tokens,
+        prompt_tokens: usage.prompt_tokens,
+        error: c.error.map(|e| e.to_string()),
+    })
+}
+
 /// Parse one JSON payload of `api`. `Err` means the bytes are not a chunk of
 /// that API (malformed stream).
 pub fn parse(api: Api, json: &[u8]) -> Result<ChunkInfo, serde_json::Error> {
@@ -93,20 +107,10 @@ pub fn parse_in_stream(
     meta: &mut Template,
 ) -> Result<ChunkInfo, serde_json::Error> {
     match api {
-        Api::Generate => {
-            if let Some(info) = generate_fast(json, meta) {
-                return Ok(info);
-            }
-            let c: GenerateChunk<'_> = serde_json::from_slice(json)?;
-            let usage = c.meta_info.unwrap_or_default();
-            Ok(ChunkInfo {
-                has_content: non_empty(&c.text),
-                has_choice: false,
-                completion_tokens: usage.completion_tokens,
-                prompt_tokens: usage.prompt_tokens,
-                error: c.error.map(|e| e.to_string()),
-            })
-        }
+        Api::Generate => match generate_fast(json, meta) {
+            Some(info) => Ok(info),
+            None => generate_full(json),
+        },
         Api::Completions | Api::Chat => {
             let c: OaiChunk<'_> = serde_json::from_slice(json)?;
             let usage = c.usage.unwrap_or_default();
@@ -261,19 +265,6 @@ mod tests {
         assert!(parse(Api::Chat, j).unwrap().has_content);
     }
 
-    /// The full serde parse of a `/generate` chunk (the reference).
-    fn full(j: &[u8]) -> Result<ChunkInfo, serde_json::Error> {
-        let c: GenerateChunk<'_> = serde_json::from_slice(j)?;
-        let usage = c.meta_info.unwrap_or_default();
-        Ok(ChunkInfo {
-            has_content: non_empty(&c.text),
-            has_choice: false,
-            completion_tokens: usage.completion_tokens,
-            prompt_tokens: usage.prompt_tokens,
-            error: c.error.map(|e| e.to_string()),
-        })
-    }
-
     /// Chunks as servers send them, and variations the fast path must
     /// either read exactly as serde does or hand back to serde.
     const FIXTURES: &[&[u8]] = &[
@@ -330,7 +321,7 @@ mod tests {
         let mut fast_answers = 0;
         for &j in FIXTURES {
             let show = String::from_utf8_lossy(j);
-            let want = full(j);
+            let want = generate_full(j);
             if let Some(fast) = generate_fast(j, &mut Template::default()) {
                 fast_answers += 1;
                 assert_eq!(Some(&fast), want.as_ref().ok(), "{show}");

@@ -329,35 +329,16 @@ impl<'a> Planner<'a> {
 
     /// On an engine that translates shared keys, an unknown key is most
     /// likely an SGLang key without a translation: say where to add one.
-    fn untranslated_note(&self, e: PlanError) -> PlanError {
-        let map = &self.profile.spec.translate;
-        match e {
-            PlanError::UnknownFlag {
-                origin,
-                engine,
-                key,
-                flag,
-                source_name,
-                suggestion,
-                table,
-                ..
-            } if !map.is_empty() => {
+    fn untranslated_note(&self, mut e: PlanError) -> PlanError {
+        if let PlanError::UnknownFlag { key, note, .. } = &mut e {
+            if !self.profile.spec.translate.is_empty() {
                 let file = self.profile.origin("translate").file;
-                PlanError::UnknownFlag {
-                    note: Some(format!(
-                        "shared layers use SGLang's key names: map `{key}` under `translate:` in {file}, or move it under `engines.sglang.server:` in its layer if only SGLang understands it"
-                    )),
-                    origin,
-                    engine,
-                    key,
-                    flag,
-                    source_name,
-                    suggestion,
-                    table,
-                }
+                *note = Some(format!(
+                    "shared layers use SGLang's key names: map `{key}` under `translate:` in {file}, or move it under `engines.sglang.server:` in its layer if only SGLang understands it"
+                ));
             }
-            e => e,
         }
+        e
     }
 
     /// `--dist-init-addr IP:PORT --node-rank N` on multi-node deployments.

@@ -38,14 +38,7 @@ pub fn server_flags(
         if value.is_null() {
             continue;
         }
-        if let Some(how) = managed.get(key) {
-            return Err(PlanError::Managed {
-                origin: origins.origin(key),
-                key: key.clone(),
-                source_name: origins.source(key),
-                how: how.clone(),
-            });
-        }
+        check_managed(key, managed, origins)?;
         let name = key.replace('_', "-");
         let flag = format!("--{name}");
         if extra.contains(key) {
@@ -77,6 +70,23 @@ pub fn server_flags(
         })?;
     }
     Ok(out)
+}
+
+/// A key `matrix` renders itself, set by a layer: an error with the hint.
+pub fn check_managed(
+    key: &str,
+    managed: &IndexMap<String, String>,
+    origins: &dyn KeyOrigin,
+) -> Result<(), PlanError> {
+    match managed.get(key) {
+        Some(how) => Err(PlanError::Managed {
+            origin: origins.origin(key),
+            key: key.to_string(),
+            source_name: origins.source(key),
+            how: how.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 type Problem = (String, Option<Vec<String>>);

@@ -71,14 +71,7 @@ pub fn translate(
             native.push((key, value));
             continue;
         };
-        if let Some(how) = profile.spec.managed.get(key) {
-            return Err(PlanError::Managed {
-                origin: origins.origin(key),
-                key: key.clone(),
-                source_name: origins.source(key),
-                how: how.clone(),
-            });
-        }
+        super::render::check_managed(key, &profile.spec.managed, origins)?;
         if value.is_null() {
             continue;
         }
