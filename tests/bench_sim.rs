@@ -10,15 +10,18 @@
 //!
 //! What is asserted exactly: completed requests, per-request and total
 //! input and output tokens, TTFT causality (client ≥ truth for every
-//! request), batch prefill/total causality. What is asserted statistically:
-//! the median |ITL gap| is under 1 ms and the median TTFT excess under half
-//! a step, each plus the run's send-lateness p99 (the client's own measure
-//! of this machine's scheduling delay, ~0.1 ms when quiet), and the
-//! batch's median decode step is within 1 ms of the trace's. The p99 gaps
-//! are printed, not asserted: on this 2-core machine with two busy loops,
-//! a woken client or server thread waits behind a CPU hog for up to one
-//! scheduler slice (several ms), which moves single samples by 2–6 ms (see
-//! docs/PERFORMANCE.md); on an idle machine they are ~0.3–0.8 ms (ITL).
+//! request), batch prefill/total causality. What is asserted statistically,
+//! over 200 requests (~1,600 token gaps): the median of |client − trace|
+//! is under 1 ms for TTFT and ITL on every run, the p99 under 1 ms on the
+//! quietest of up to eight runs (see `check_serving`), and the batch's
+//! median decode step is within 1 ms of the trace's.
+//!
+//! The p99 assertions hold the kernel's CPU latency QoS at 0 while they
+//! measure ([`sim_support::cpu_latency_qos`], as `cyclictest` does): on this
+//! VM a halted vCPU takes over 1 ms to wake for ~1 % of wake-ups, which is
+//! the platform's floor, not the client's error (docs/PERFORMANCE.md has
+//! both). Where that request cannot be made (not root), the p99 gaps are
+//! printed and only the medians are asserted.
 
 mod sim_support;
 
@@ -26,12 +29,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use sim_support::{Proc, get, healthy_server, timing_lock};
+use sim_support::{Proc, cpu_latency_qos, get, healthy_server, timing_lock};
 
 /// Steps of 1000 simulated ms at scale 0.01: ~10 ms of wall time each.
 const STEP_FLAGS: &[&str] = &["--sim-step-overhead-ms", "1000"];
-/// The nominal wall time of one step (ms) under [`STEP_FLAGS`].
-const STEP_MS: f64 = 10.0;
 
 /// One request as the simulator saw it.
 #[derive(Debug)]
@@ -105,7 +106,9 @@ fn p99_gap_ms(pairs: &[(f64, f64)]) -> f64 {
     percentile(&gaps, 99.0)
 }
 
-const PROMPTS: usize = 30;
+/// Enough requests that p99 is not the single worst one: a lone
+/// descheduled thread moves one request, not the percentile.
+const PROMPTS: usize = 200;
 /// Output length of the batch test: 31 decode steps for a stable median.
 const BATCH_OUT: usize = 32;
 /// Output lengths are uniform in [1, 16] (range ratio 0 applies to both).
@@ -113,8 +116,9 @@ const OUT_LEN: u64 = 16;
 
 /// `matrix bench serving` with `backend` against a fresh simulator; returns
 /// the JSON line and the trace of the measured requests (warmup dropped).
-fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>) {
+fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>, bool) {
     let _serial = timing_lock();
+    let qos = cpu_latency_qos();
     let p = healthy_server(STEP_FLAGS, &[]);
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("r.jsonl");
@@ -156,37 +160,63 @@ fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>) {
         "measured requests plus one warmup"
     );
     truth.remove(0);
-    (v, truth)
+    (v, truth, qos.is_some())
 }
 
-/// Pair each client request with its trace record by prompt length (the
-/// seed gives every prompt a distinct length; arrival order can differ
-/// from send order when two sends are microseconds apart).
+/// Pair each client request with its trace record by prompt length: the
+/// k-th request of a length (in send order) with the k-th record of that
+/// length (in arrival order). Arrival order can differ from send order when
+/// two sends are microseconds apart, so the length, not the position, is
+/// the key; two such sends of one length would also need the same length
+/// drawn twice in a row (about 1 in 2,000 per pair).
 fn pair<'a>(v: &Value, truth: &'a [Truth]) -> Vec<(usize, &'a Truth)> {
-    let lens: Vec<u64> = v["input_lens"]
+    let mut used = vec![false; truth.len()];
+    v["input_lens"]
         .as_array()
         .expect("input_lens")
         .iter()
         .filter_map(Value::as_u64)
-        .collect();
-    let mut unique = lens.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    assert_eq!(unique.len(), lens.len(), "seed must give distinct lengths");
-    lens.iter()
         .enumerate()
         .map(|(i, len)| {
-            let t = truth
-                .iter()
-                .find(|t| t.prompt_tokens == *len)
+            let j = (0..truth.len())
+                .find(|&j| !used[j] && truth[j].prompt_tokens == len)
                 .unwrap_or_else(|| panic!("no trace record with {len} prompt tokens"));
-            (i, t)
+            used[j] = true;
+            (i, &truth[j])
         })
         .collect()
 }
 
+/// Up to this many runs per backend for the p99 bound (see [`check_serving`]).
+const ATTEMPTS: usize = 8;
+
+/// Exact checks on every run; the p99 bound on the quietest of up to
+/// [`ATTEMPTS`] runs. Interference (the host stealing a vCPU: 1–5 % of CPU
+/// time on this VM, in multi-ms slices) can only add to a gap, never make
+/// the client more accurate, so any one run under 1 ms at p99 shows what
+/// the client itself achieves; each run's p99 is printed.
 fn check_serving(backend: &str) {
-    let (v, truth) = serve_and_trace(backend);
+    let mut tried = Vec::new();
+    for _ in 0..ATTEMPTS {
+        let (v, truth, qos) = serve_and_trace(backend);
+        let (ttft, itl) = exact_checks(&v, &truth);
+        let ttft_p99 = gaps(backend, "TTFT", &ttft);
+        let itl_p99 = gaps(backend, "ITL", &itl);
+        if !qos {
+            eprintln!("{backend}: no CPU latency QoS (not root?): p99 reported, not asserted");
+            return;
+        }
+        if ttft_p99 < 1.0 && itl_p99 < 1.0 {
+            return;
+        }
+        tried.push((ttft_p99, itl_p99));
+    }
+    panic!("{backend}: p99 gap (TTFT, ITL) over 1 ms in every run: {tried:?} ms");
+}
+
+/// Counts, tokens and TTFT causality, exactly; medians under 1 ms. Returns
+/// the (client, trace) pairs of TTFT and of every ITL.
+fn exact_checks(v: &Value, truth: &[Truth]) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
     assert_eq!(v["completed"], PROMPTS as u64);
     assert_eq!(v["failed"], 0);
     let trace_out: u64 = truth.iter().map(|t| t.completion_tokens).sum();
@@ -209,68 +239,41 @@ fn check_serving(backend: &str) {
         .collect();
     let mut ttft_pairs = Vec::new();
     let mut itl_pairs = Vec::new();
-    for (i, t) in pair(&v, &truth) {
+    for (i, t) in pair(v, truth) {
         assert_eq!(out_lens[i], t.completion_tokens, "request {i}");
-        ttft_pairs.push((ttfts[i], t.token_times[0] - t.arrival));
+        let pair = (ttfts[i], t.token_times[0] - t.arrival);
+        // The client's clock starts before the server sees the request and
+        // stops after the server emitted the first token (both read
+        // CLOCK_MONOTONIC): client ≥ truth, always.
+        assert!(pair.0 >= pair.1, "TTFT {} s < truth {} s", pair.0, pair.1);
+        ttft_pairs.push(pair);
         let gaps: Vec<f64> = t.token_times.windows(2).map(|w| w[1] - w[0]).collect();
         assert_eq!(itls[i].len(), gaps.len(), "one ITL per token gap");
         itl_pairs.extend(itls[i].iter().copied().zip(gaps));
     }
-    let noise_ms = v["schedule_lateness_p99_ms"].as_f64().expect("lateness");
-    check_ttft(backend, &ttft_pairs, STEP_MS / 2.0 + noise_ms);
-    check_itl(backend, &itl_pairs, 1.0 + noise_ms);
+    (ttft_pairs, itl_pairs)
 }
 
-/// TTFT: the client's clock starts before the server sees the request and
-/// stops after the server emitted the first token, so client ≥ truth for
-/// every request, exactly (both sides read CLOCK_MONOTONIC). The excess is
-/// request delivery (pool checkout, write, the server reading headers),
-/// which SGLang's TTFT includes and the trace cannot see: ~0.5 ms median
-/// on a quiet machine, 2–20 ms when the 2 cores are oversubscribed. Its
-/// median is bounded by half a nominal step (a client that missed or
-/// mis-stamped the first token would be a step off) plus the p99 send
-/// lateness of the same run, the client's own measure of how long this
-/// machine makes a woken thread wait.
-fn check_ttft(backend: &str, pairs: &[(f64, f64)], bound: f64) {
-    for (client, truth) in pairs {
-        assert!(
-            client >= truth,
-            "{backend}: TTFT {client} s < truth {truth} s"
-        );
-    }
-    let median = median_gap_ms(pairs);
-    report(backend, "TTFT", pairs);
-    assert!(
-        median < bound,
-        "{backend}: TTFT median excess {median:.3} ms, bound {bound:.3} ms"
+/// Print and bound one metric's |client − trace| gaps; returns the p99.
+/// TTFT's gap is request delivery (pool checkout, write, the server waking
+/// to read the headers) plus first-chunk delivery, which SGLang's TTFT
+/// includes and the trace cannot see: ~0.25 ms median, ~0.5–0.7 ms p99.
+/// ITL's is chunk delivery alone: ~0.05 ms median, ~0.2–0.5 ms p99. The
+/// median is asserted under 1 ms on every run: a client that missed or
+/// mis-stamped tokens would be a 10 ms step off.
+fn gaps(backend: &str, what: &str, pairs: &[(f64, f64)]) -> f64 {
+    let (median, p99) = (median_gap_ms(pairs), p99_gap_ms(pairs));
+    eprintln!(
+        "{backend}: {what} gap vs /sim/trace over {} samples: median {median:.3} ms, p99 {p99:.3} ms",
+        pairs.len()
     );
-}
-
-/// ITL: both sides time the same emissions; the median gap is under 1 ms
-/// (0.1–0.2 ms measured, even with two busy loops) plus the run's p99 send
-/// lateness, which only matters on a grossly oversubscribed machine (e.g.
-/// `--test-threads 8` on 2 cores). The p99 is reported, see the module doc.
-fn check_itl(backend: &str, pairs: &[(f64, f64)], bound: f64) {
-    let median = median_gap_ms(pairs);
-    report(backend, "ITL", pairs);
-    assert!(
-        median < bound,
-        "{backend}: ITL median gap {median:.3} ms, bound {bound:.3} ms"
-    );
+    assert!(median < 1.0, "{backend}: {what} median gap {median:.3} ms");
+    p99
 }
 
 fn median_gap_ms(pairs: &[(f64, f64)]) -> f64 {
     let gaps: Vec<f64> = pairs.iter().map(|(a, b)| (a - b).abs() * 1e3).collect();
     percentile(&gaps, 50.0)
-}
-
-/// The p99 gap, printed for `--no-capture` runs and the performance notes.
-fn report(backend: &str, what: &str, pairs: &[(f64, f64)]) {
-    eprintln!(
-        "{backend}: {what} gap vs /sim/trace: median {:.3} ms, p99 {:.3} ms",
-        median_gap_ms(pairs),
-        p99_gap_ms(pairs)
-    );
 }
 
 #[test]
@@ -288,6 +291,7 @@ fn serving_openai_matches_sim_trace() {
 #[test]
 fn batch_matches_sim_trace() {
     let _serial = timing_lock();
+    let _qos = cpu_latency_qos();
     let p = healthy_server(STEP_FLAGS, &[]);
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("result.jsonl");

@@ -300,3 +300,23 @@ pub fn timing_lock() -> nix::fcntl::Flock<std::fs::File> {
         .map_err(|(_, e)| e)
         .expect("flock")
 }
+
+/// Ask the kernel to keep every CPU out of idle states while the returned
+/// file stays open (a PM QoS request of 0 µs on `/dev/cpu_dma_latency`,
+/// what `cyclictest` does before measuring). On this VM an idle vCPU halts,
+/// and waking it again (a timer or a loopback packet for a sleeping thread)
+/// takes over 1 ms for ~1 % of wake-ups: a bare loopback ping-pong between
+/// two processes has p99 RTT 0.5 ms and 0.5 % over 1 ms without the
+/// request, 0.23 ms and none over 1 ms with it (docs/PERFORMANCE.md). The
+/// p99 comparisons against `/sim/trace` need that floor below the 1 ms
+/// they assert. `None` when the device is missing or not writable (not
+/// root): callers then report p99 instead of asserting it.
+pub fn cpu_latency_qos() -> Option<std::fs::File> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+        .ok()?;
+    f.write_all(&0i32.to_ne_bytes()).ok()?;
+    Some(f)
+}
