@@ -214,9 +214,12 @@ fn check_serving(backend: &str) {
     panic!("{backend}: p99 gap (TTFT, ITL) over 1 ms in every run: {tried:?} ms");
 }
 
-/// Counts, tokens and TTFT causality, exactly; medians under 1 ms. Returns
-/// the (client, trace) pairs of TTFT and of every ITL.
-fn exact_checks(v: &Value, truth: &[Truth]) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+/// (client, trace) values of one metric, in seconds.
+type Pairs = Vec<(f64, f64)>;
+
+/// Counts, tokens and TTFT causality, exactly. Returns the pairs of TTFT
+/// and of every ITL.
+fn exact_checks(v: &Value, truth: &[Truth]) -> (Pairs, Pairs) {
     assert_eq!(v["completed"], PROMPTS as u64);
     assert_eq!(v["failed"], 0);
     let trace_out: u64 = truth.iter().map(|t| t.completion_tokens).sum();
