@@ -403,7 +403,7 @@ impl<'a> Planner<'a> {
         top.insert("node_rank".into(), Mj::from(self.input.rank.unwrap_or(0)));
         top.insert("master_addr".into(), Mj::from(self.input.ip.clone()));
         top.insert("dist_port".into(), Mj::from(dist_port(setup)));
-        let (bszs, seqs) = lists(cells);
+        let (bszs, seqs) = lists(cells.iter().copied());
         top.insert("bszs".into(), Mj::from(bszs));
         top.insert("seqs".into(), Mj::from(seqs));
         let ols: Vec<u64> = first.workload_u64("output_len").into_iter().collect();
@@ -716,21 +716,6 @@ fn render_json(
     })
 }
 
-/// The distinct batch sizes and sequence lengths of a group, in order.
-fn lists(cells: &[&Cell]) -> (Vec<u64>, Vec<u64>) {
-    let mut bszs = indexmap::IndexSet::new();
-    let mut seqs = indexmap::IndexSet::new();
-    for c in cells {
-        if let Some(b) = c.workload_u64("bsz") {
-            bszs.insert(b);
-        }
-        if let Some(s) = c.workload_u64("seq") {
-            seqs.insert(s);
-        }
-    }
-    (bszs.into_iter().collect(), seqs.into_iter().collect())
-}
-
 /// one_batch runs every batch size with every length. A latency bucket
 /// whose cells are not a full product (exclusions) is split per length;
 /// cells are ordered the way one_batch runs them (batch size outer).
@@ -738,7 +723,7 @@ fn split_products(bucket: Vec<&Cell>, exec: Exec) -> Vec<Vec<&Cell>> {
     if exec == Exec::Server {
         return vec![bucket];
     }
-    let (bszs, seqs) = lists(&bucket);
+    let (bszs, seqs) = lists(bucket.iter().copied());
     let rank =
         |v: &[u64]| -> HashMap<u64, usize> { v.iter().enumerate().map(|(i, x)| (*x, i)).collect() };
     let (brank, srank) = (rank(&bszs), rank(&seqs));
@@ -811,4 +796,9 @@ impl KeyOrigin for SetupOrigins<'_> {
             location: None,
         }
     }
+}
+
+/// [`super::bsz_seq_lists`] of planned cells.
+fn lists<'a>(cells: impl Iterator<Item = &'a Cell>) -> (Vec<u64>, Vec<u64>) {
+    super::bsz_seq_lists(cells.map(|c| (c.workload_u64("bsz"), c.workload_u64("seq"))))
 }

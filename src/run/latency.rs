@@ -303,18 +303,9 @@ fn next_batch<'a>(remaining: &[&'a PlanCell]) -> Vec<&'a PlanCell> {
     remaining.iter().copied().filter(|c| seq(c) == s0).collect()
 }
 
+/// The `--batch-size` and `--input-len` lists of `cells`.
 fn lists(cells: &[&PlanCell]) -> (Vec<u64>, Vec<u64>) {
-    let mut bszs = Vec::new();
-    let mut seqs = Vec::new();
-    for c in cells {
-        if !bszs.contains(&bsz(c)) {
-            bszs.push(bsz(c));
-        }
-        if !seqs.contains(&seq(c)) {
-            seqs.push(seq(c));
-        }
-    }
-    (bszs, seqs)
+    crate::plan::bsz_seq_lists(cells.iter().map(|c| (Some(bsz(c)), Some(seq(c)))))
 }
 
 /// Replace the values after `--batch-size` and `--input-len` with `bszs`
