@@ -317,3 +317,27 @@ fn children_do_not_inherit_a_blocked_signal_mask() {
     let term_int = (1 << (Signal::SIGTERM as u64 - 1)) | (1 << (Signal::SIGINT as u64 - 1));
     assert_eq!(mask & term_int, 0, "{log}");
 }
+
+/// `Spec::cpus` pins the child like `taskset -c` (its children inherit it);
+/// a list with no CPU matrix may use is an error naming them, not a child
+/// that silently runs anywhere.
+#[test]
+fn cpus_pin_the_child_and_unusable_ones_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sh(
+        dir.path(),
+        "c",
+        "sh -c 'grep Cpus_allowed_list /proc/self/status'",
+    )
+    .cpus(Some(&[0]));
+    let r = run_cmd(&spec, START, GRACE, StopFlag::detached()).unwrap();
+    assert!(matches!(r, CmdOutcome::Exited(s) if s.success()), "{r:?}");
+    let log = std::fs::read_to_string(dir.path().join("c.log")).unwrap();
+    assert_eq!(log.split_whitespace().nth(1), Some("0"), "{log}");
+
+    let spec = sh(dir.path(), "d", "true").cpus(Some(&[1000]));
+    let err = run_cmd(&spec, START, GRACE, StopFlag::detached()).unwrap_err();
+    assert!(matches!(err, ExecError::Cpus { .. }), "{err:?}");
+    assert!(err.to_string().contains("[1000]"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+}

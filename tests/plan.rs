@@ -464,3 +464,37 @@ fn only_and_set_shrink_a_shipped_matrix() {
         assert!(rate == "inf" || rate == 2, "{rate}");
     }
 }
+
+/// `run.server_cpus` / `run.client_cpus` reach the plan as CPU ids (the
+/// server launch and every client; `--set` beats cpu_smoke's own pins);
+/// unset, the plan has no `cpus` at all.
+#[test]
+fn cpu_lists_reach_the_launch_and_the_clients() {
+    let root = Path::new(ROOT);
+    let args = [
+        "--matrix",
+        "matrices/cpu_smoke.yaml",
+        "--only",
+        "mode=serving",
+    ];
+    let plan = plan_json(
+        root,
+        &[
+            &args[..],
+            &[
+                "--set",
+                "run.server_cpus=0-2,5",
+                "--set",
+                "run.client_cpus=3",
+            ],
+        ]
+        .concat(),
+    );
+    let group = &plan["groups"][0];
+    assert_eq!(group["launch"]["cpus"], serde_json::json!([0, 1, 2, 5]));
+    for c in group["cells"].as_array().unwrap() {
+        assert_eq!(c["client"]["cpus"], serde_json::json!([3]));
+    }
+    let plain = plan_json(root, &["--model", "qwen", "--mconf", "2l"]);
+    assert!(plain["groups"][0]["launch"].get("cpus").is_none());
+}

@@ -265,3 +265,17 @@ fn only_names_an_axis_and_its_values() {
         ],
     );
 }
+
+#[test]
+fn malformed_cpu_list() {
+    let p = Project::new();
+    p.write(
+        "conf/deploy/pinned.yaml",
+        "server:\n  tp_size: 8\nrun:\n  server_cpus: \"4-2\"\n",
+    );
+    fails(
+        &p,
+        "bad_cpu_list",
+        &["--model", "qwen", "--deploy", "pinned"],
+    );
+}

@@ -4,6 +4,7 @@
 //! Every file is read into a [`yaml::YamlFile`] that can say where each key
 //! stands, so every error names the file, line and column.
 
+pub mod cpus;
 pub mod engine;
 mod error;
 pub mod layer;

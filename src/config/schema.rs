@@ -19,6 +19,8 @@ pub enum Kind {
     Str,
     /// One of a fixed set of strings.
     Choice(&'static [&'static str]),
+    /// CPUs as `taskset -c` writes them: `3` or `"0-3,8"` (`config::cpus`).
+    CpuList,
 }
 
 /// One known key of a section.
@@ -80,6 +82,16 @@ pub const RUN_KEYS: &[KeySpec] = &[
         Kind::UInt,
         Some("8"),
         "GPUs on one node (the `gpus` constraint variable is this × nnodes)",
+    ),
+    nullable(
+        "server_cpus",
+        Kind::CpuList,
+        "CPUs the server's processes may run on (`taskset -c` syntax, e.g. \"0-7\"); unset: no pinning",
+    ),
+    nullable(
+        "client_cpus",
+        Kind::CpuList,
+        "CPUs the client may run on (e.g. away from the server's front-end); unset: no pinning",
     ),
     key(
         "startup_timeout_s",
@@ -198,6 +210,11 @@ pub fn check(spec: &KeySpec, value: &Value) -> Result<(), String> {
         Kind::Rate => value.as_f64().is_some_and(|v| v > 0.0) || value.as_str().is_some_and(is_inf),
         Kind::Str => value.is_string(),
         Kind::Choice(c) => value.as_str().is_some_and(|s| c.contains(&s)),
+        Kind::CpuList => {
+            return super::cpus::parse(value)
+                .map(drop)
+                .map_err(|e| format!("{} ({e})", expected(spec.kind)));
+        }
     };
     if ok { Ok(()) } else { Err(expected(spec.kind)) }
 }
@@ -213,6 +230,7 @@ fn expected(kind: Kind) -> String {
         Kind::Rate => "a positive number or `inf`".into(),
         Kind::Str => "a string".into(),
         Kind::Choice(c) => format!("one of: {}", c.join(", ")),
+        Kind::CpuList => "a CPU list such as \"1\" or \"0-3,8\"".into(),
     }
 }
 

@@ -78,6 +78,14 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// `run.server_cpus` / `run.client_cpus` names no CPU this machine lets
+    /// matrix use.
+    #[error("cannot pin `{program}` to CPUs {cpus:?}: none of them is available here")]
+    Cpus {
+        program: String,
+        cpus: Vec<usize>,
+        available: Vec<usize>,
+    },
     /// The SIGINT/SIGTERM handlers could not be installed.
     #[error("cannot install the SIGINT/SIGTERM handlers")]
     SignalInstall(#[source] std::io::Error),
@@ -102,6 +110,9 @@ impl ExecError {
             ExecError::PortNotFreed { port, .. } => Some(format!(
                 "a process outside the server's process group holds the port; find it with `ss -ltnp 'sport = :{port}'`"
             )),
+            ExecError::Cpus { available, .. } => Some(format!(
+                "set run.server_cpus / run.client_cpus to CPUs of this machine (matrix may use {available:?}), or leave them unset"
+            )),
             ExecError::BadUrl { .. } => Some(
                 "readiness URLs look like http://127.0.0.1:30000/health (plain HTTP, numeric or named host)"
                     .into(),
@@ -114,9 +125,10 @@ impl ExecError {
     /// (nothing was run), everything else a failed run.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ExecError::EmptyArgv | ExecError::BadUrl { .. } | ExecError::PortInUse { .. } => {
-                EXIT_USAGE
-            }
+            ExecError::EmptyArgv
+            | ExecError::BadUrl { .. }
+            | ExecError::PortInUse { .. }
+            | ExecError::Cpus { .. } => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
     }

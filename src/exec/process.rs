@@ -45,6 +45,8 @@ pub struct Spec {
     pub env_remove: Vec<OsString>,
     pub cwd: Option<PathBuf>,
     pub log: PathBuf,
+    /// CPUs the child (and what it starts) may run on; `None`: ours.
+    pub cpus: Option<Vec<usize>>,
 }
 
 impl Spec {
@@ -59,6 +61,7 @@ impl Spec {
             env_remove: Vec::new(),
             cwd: None,
             log: log.into(),
+            cpus: None,
         }
     }
 
@@ -87,6 +90,12 @@ impl Spec {
 
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Spec {
         self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Pin the child to `cpus` (children inherit it), like `taskset -c`.
+    pub fn cpus(mut self, cpus: Option<&[usize]>) -> Spec {
+        self.cpus = cpus.map(<[usize]>::to_vec);
         self
     }
 
@@ -164,12 +173,14 @@ impl Child {
         if let Some(dir) = &spec.cwd {
             cmd.current_dir(dir);
         }
+        let cpus = spec.cpus.as_deref().map(|c| cpu_set(c, spec)).transpose()?;
         // Spawn and register with Ctrl-C blocked, so a second Ctrl-C cannot
         // fall between the two and miss this group.
         let parent = nix::unistd::getpid();
         let inner = with_stop_signals_blocked(|old_mask| {
             // SAFETY: between fork and exec only async-signal-safe calls:
-            // pthread_sigmask, prctl and getppid are, and allocate nothing.
+            // pthread_sigmask, sched_setaffinity, prctl and getppid are, and
+            // allocate nothing (the CPU set was built before the fork).
             unsafe {
                 cmd.pre_exec(move || {
                     nix::sys::signal::pthread_sigmask(
@@ -178,6 +189,10 @@ impl Child {
                         None,
                     )
                     .map_err(std::io::Error::from)?;
+                    if let Some(set) = &cpus {
+                        nix::sched::sched_setaffinity(Pid::from_raw(0), set)
+                            .map_err(std::io::Error::from)?;
+                    }
                     die_with_parent(parent)
                 });
             }
@@ -392,4 +407,35 @@ pub fn wait_group_gone(pgid: i32, limit: Duration) -> Result<(), ExecError> {
         nap = (nap * 2).min(Duration::from_millis(10));
     }
     Ok(())
+}
+
+/// The kernel's CPU set for `cpus`, built before the fork (nothing may
+/// allocate between fork and exec). CPUs this process may not use are left
+/// out, as `taskset` would refuse them; none left is an error, not a child
+/// that silently runs anywhere.
+fn cpu_set(cpus: &[usize], spec: &Spec) -> Result<nix::sched::CpuSet, ExecError> {
+    let ours = nix::sched::sched_getaffinity(Pid::from_raw(0)).map_err(|e| ExecError::Spawn {
+        program: spec.program(),
+        source: e.into(),
+    })?;
+    let available: Vec<usize> = (0..nix::sched::CpuSet::count())
+        .filter(|&c| ours.is_set(c).unwrap_or(false))
+        .collect();
+    let mut set = nix::sched::CpuSet::new();
+    for &c in cpus.iter().filter(|c| available.contains(c)) {
+        set.set(c).map_err(|_| cpus_error(cpus, spec, &available))?;
+    }
+    if cpus.iter().any(|c| available.contains(c)) {
+        Ok(set)
+    } else {
+        Err(cpus_error(cpus, spec, &available))
+    }
+}
+
+fn cpus_error(cpus: &[usize], spec: &Spec, available: &[usize]) -> ExecError {
+    ExecError::Cpus {
+        program: spec.program(),
+        cpus: cpus.to_vec(),
+        available: available.to_vec(),
+    }
 }

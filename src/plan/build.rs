@@ -448,7 +448,7 @@ impl<'a> Planner<'a> {
             Exec::Process => self.results(mode, &ctx)?,
             Exec::Server => None,
         };
-        let plan_cells = self.plan_cells(cells, mode, &ctx)?;
+        let plan_cells = self.plan_cells(cells, mode, &ctx, cpus(run, "client_cpus"))?;
         Ok(Group {
             id,
             engine: self.profile.name.clone(),
@@ -463,7 +463,11 @@ impl<'a> Planner<'a> {
                 optional: setup.choices.optional.clone(),
             },
             line: first.line,
-            launch: Command { argv, env: env_all },
+            launch: Command {
+                argv,
+                env: env_all,
+                cpus: cpus(run, "server_cpus"),
+            },
             ready,
             results,
             model_dir: ModelStage {
@@ -529,6 +533,7 @@ impl<'a> Planner<'a> {
         cells: &[&Cell],
         mode: &str,
         group_ctx: &Mj,
+        client_cpus: Option<Vec<usize>>,
     ) -> Result<Vec<PlanCell>, PlanError> {
         let spec = self.profile.mode(mode)?;
         if spec.exec() == Exec::Process {
@@ -576,9 +581,19 @@ impl<'a> Planner<'a> {
             client_tables: &self.flags.client,
             argv_origin: &|kind: &str| origin(&format!("modes.{mode}.client.{kind}.argv")),
             group_ctx,
+            client_cpus,
         };
         render_parallel(cells, &renderer)
     }
+}
+
+/// `run.server_cpus` / `run.client_cpus` as CPU ids. The config stage
+/// checked the syntax (`schema::check` with `Kind::CpuList`), so `None`
+/// means unset.
+fn cpus(run: &crate::config::JsonMap, key: &str) -> Option<Vec<usize>> {
+    run.get(key)
+        .filter(|v| !v.is_null())
+        .and_then(|v| crate::config::cpus::parse(v).ok())
 }
 
 /// `run.dist_init_port`: where rank 0 listens for the other nodes.
@@ -599,6 +614,7 @@ struct CellRenderer<'a, 'e> {
     client_tables: &'a IndexMap<String, super::flags::FlagTable>,
     argv_origin: &'a (dyn Fn(&str) -> Origin + Sync),
     group_ctx: &'a Mj,
+    client_cpus: Option<Vec<usize>>,
 }
 
 impl CellRenderer<'_, '_> {
@@ -616,7 +632,12 @@ impl CellRenderer<'_, '_> {
             }),
             None => None,
         };
-        Ok(plan_cell(c, Some(Command { argv, env }), results))
+        let client = Command {
+            argv,
+            env,
+            cpus: self.client_cpus.clone(),
+        };
+        Ok(plan_cell(c, Some(client), results))
     }
 }
 

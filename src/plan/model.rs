@@ -68,11 +68,15 @@ pub struct Layers {
     pub optional: Option<String>,
 }
 
-/// A process to start: argv (never a shell string) and extra environment.
+/// A process to start: argv (never a shell string), extra environment, and
+/// the CPUs it may run on (`run.server_cpus` / `run.client_cpus`; absent:
+/// wherever the kernel puts it).
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Command {
     pub argv: Vec<String>,
     pub env: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

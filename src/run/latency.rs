@@ -145,7 +145,9 @@ fn launch(
     let log_path = ctx.layout.server_log(&group.id);
     let (json_at, log_at) = (size_of(result_file), size_of(&log_path));
     let timeout = cell_timeout(group).saturating_mul(cells.max(1) as u32);
-    let spec = Spec::new(argv.to_vec(), log_path.as_std_path()).envs(&group.launch.env);
+    let spec = Spec::new(argv.to_vec(), log_path.as_std_path())
+        .envs(&group.launch.env)
+        .cpus(group.launch.cpus.as_deref());
     ctx.event(Event::Phase {
         id: group.id.clone(),
         phase: format!("one_batch, {cells} cells"),

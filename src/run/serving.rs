@@ -143,7 +143,9 @@ fn drive_client(ctx: &mut Ctx, group: &Group, cell: &PlanCell) -> Result<(), Err
         argv[pos] = format!("{}.profile-pass", argv[pos]);
     }
     let log = ctx.layout.cell_log(&group.id, &cell.id);
-    let spec = Spec::new(argv, log.as_std_path()).envs(&client.env);
+    let spec = Spec::new(argv, log.as_std_path())
+        .envs(&client.env)
+        .cpus(client.cpus.as_deref());
     let t = std::time::Instant::now();
     exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
     ctx.counts.busy += t.elapsed();
@@ -179,7 +181,9 @@ fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, 
         phase: "starting server".into(),
     });
     let log = ctx.layout.server_log(&group.id);
-    let spec = Spec::new(argv.to_vec(), log.as_std_path()).envs(&group.launch.env);
+    let spec = Spec::new(argv.to_vec(), log.as_std_path())
+        .envs(&group.launch.env)
+        .cpus(group.launch.cpus.as_deref());
     let started = now();
     let mut server = match Child::spawn(&spec) {
         Ok(s) => s,
@@ -341,7 +345,9 @@ fn run_cell(
         .unwrap_or(1)
         .max(1);
     for _ in 0..repeats {
-        let spec = Spec::new(client.argv.clone(), log.as_std_path()).envs(&client.env);
+        let spec = Spec::new(client.argv.clone(), log.as_std_path())
+            .envs(&client.env)
+            .cpus(client.cpus.as_deref());
         let t = std::time::Instant::now();
         let outcome = exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
         ctx.counts.busy += t.elapsed();

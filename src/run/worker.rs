@@ -23,7 +23,9 @@ pub fn worker_rank(group: &Group) -> Option<u32> {
 /// Run a worker rank's process for one group.
 pub fn run_group(ctx: &mut Ctx, group: &Group, rank: u32) -> Result<(), Error> {
     let log = ctx.layout.server_log(&group.id);
-    let spec = Spec::new(group.launch.argv.clone(), log.as_std_path()).envs(&group.launch.env);
+    let spec = Spec::new(group.launch.argv.clone(), log.as_std_path())
+        .envs(&group.launch.env)
+        .cpus(group.launch.cpus.as_deref());
     ctx.event(Event::Phase {
         id: group.id.clone(),
         phase: format!(
