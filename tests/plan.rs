@@ -497,4 +497,9 @@ fn cpu_lists_reach_the_launch_and_the_clients() {
     }
     let plain = plan_json(root, &["--model", "qwen", "--mconf", "2l"]);
     assert!(plain["groups"][0]["launch"].get("cpus").is_none());
+    // The text plan shows the pins next to the commands they apply to.
+    let (code, text, stderr) = output(matrix_at(root, &[&["plan"], &args[..]].concat()));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(text.contains("\n  cpus: 1\n"), "{text}");
+    assert!(text.contains("\n      client cpus: 0\n"), "{text}");
 }

@@ -411,7 +411,7 @@ pub fn wait_group_gone(pgid: i32, limit: Duration) -> Result<(), ExecError> {
 
 /// The kernel's CPU set for `cpus`, built before the fork (nothing may
 /// allocate between fork and exec). CPUs this process may not use are left
-/// out, as `taskset` would refuse them; none left is an error, not a child
+/// out (the kernel ignores them too); none left is an error, not a child
 /// that silently runs anywhere.
 fn cpu_set(cpus: &[usize], spec: &Spec) -> Result<nix::sched::CpuSet, ExecError> {
     let ours = nix::sched::sched_getaffinity(Pid::from_raw(0)).map_err(|e| ExecError::Spawn {

@@ -101,6 +101,9 @@ fn group(s: &mut String, i: usize, n: usize, g: &Group) {
     for (k, v) in &g.launch.env {
         let _ = writeln!(s, "  env: {k}={}", shell_quote(v));
     }
+    if let Some(cpus) = &g.launch.cpus {
+        let _ = writeln!(s, "  cpus: {}", cpu_line(cpus));
+    }
     if let Some(r) = &g.ready {
         let _ = writeln!(s, "  ready: GET {} (timeout {} s)", r.url, r.timeout_s);
     }
@@ -119,8 +122,19 @@ fn group(s: &mut String, i: usize, n: usize, g: &Group) {
         let _ = writeln!(s, "    {}  {}", c.id, axes.join(" "));
         if let Some(cl) = &c.client {
             let _ = writeln!(s, "      client: {}", argv_line(&cl.argv));
+            if let Some(cpus) = &cl.cpus {
+                let _ = writeln!(s, "      client cpus: {}", cpu_line(cpus));
+            }
         }
     }
+}
+
+/// CPU ids as `taskset -c` takes them: `0,1,2,5` (one per id; short lists).
+fn cpu_line(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn value(v: &Value) -> String {
