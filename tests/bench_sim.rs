@@ -100,12 +100,6 @@ fn percentile(xs: &[f64], p: f64) -> f64 {
     v[lo] + (h - lo as f64) * (v[hi] - v[lo])
 }
 
-/// p99 of |a − b| over paired samples, in ms.
-fn p99_gap_ms(pairs: &[(f64, f64)]) -> f64 {
-    let gaps: Vec<f64> = pairs.iter().map(|(a, b)| (a - b).abs() * 1e3).collect();
-    percentile(&gaps, 99.0)
-}
-
 /// Enough requests that p99 is not the single worst one: a lone
 /// descheduled thread moves one request, not the percentile.
 const PROMPTS: usize = 200;
@@ -265,18 +259,14 @@ fn exact_checks(v: &Value, truth: &[Truth]) -> (Pairs, Pairs) {
 /// median is asserted under 1 ms on every run: a client that missed or
 /// mis-stamped tokens would be a 10 ms step off.
 fn gaps(backend: &str, what: &str, pairs: &[(f64, f64)]) -> f64 {
-    let (median, p99) = (median_gap_ms(pairs), p99_gap_ms(pairs));
+    let gaps_ms: Vec<f64> = pairs.iter().map(|(a, b)| (a - b).abs() * 1e3).collect();
+    let (median, p99) = (percentile(&gaps_ms, 50.0), percentile(&gaps_ms, 99.0));
     eprintln!(
         "{backend}: {what} gap vs /sim/trace over {} samples: median {median:.3} ms, p99 {p99:.3} ms",
         pairs.len()
     );
     assert!(median < 1.0, "{backend}: {what} median gap {median:.3} ms");
     p99
-}
-
-fn median_gap_ms(pairs: &[(f64, f64)]) -> f64 {
-    let gaps: Vec<f64> = pairs.iter().map(|(a, b)| (a - b).abs() * 1e3).collect();
-    percentile(&gaps, 50.0)
 }
 
 #[test]
