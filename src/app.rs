@@ -94,8 +94,8 @@ pub fn show_config(req: &ShowConfigRequest) -> Result<String, Error> {
         } else {
             req.root.join(m)
         };
-        let file =
-            MatrixFile::read(&path, shown(&req.root, m)).map_err(crate::plan::PlanError::from)?;
+        let file = MatrixFile::read(&path, shown(&req.root, m))
+            .map_err(|e| crate::plan::flat::explain(e.into(), &req.root, flags_preference(req)))?;
         later.push(MergeInput {
             source: file.file.display.clone(),
             sections: file.set.for_engine(&engine),
@@ -114,7 +114,8 @@ pub fn show_config(req: &ShowConfigRequest) -> Result<String, Error> {
         optional: optional.as_deref(),
         engine: &engine,
     };
-    let resolved = resolve(&store, names, &later)?;
+    let resolved = resolve(&store, names, &later)
+        .map_err(|e| crate::plan::flat::explain_config(e, &req.root, flags_preference(req)))?;
     let mut header = IndexMap::new();
     if let Some(model) = one(Choice::Model)? {
         let mconf = one(Choice::Mconf)?.unwrap_or_else(|| "full".into());
@@ -129,6 +130,12 @@ pub fn show_config(req: &ShowConfigRequest) -> Result<String, Error> {
     } else {
         config_text(&header, &resolved)
     })
+}
+
+/// `MATRIX_FLAGS` of the request's environment, as `matrix plan` reads it.
+fn flags_preference(req: &ShowConfigRequest) -> crate::plan::source::Preference {
+    let v = req.env_vars.iter().find(|(k, _)| k == "MATRIX_FLAGS");
+    crate::plan::source::Preference::from_env_value(v.map(|(_, v)| v.as_str()))
 }
 
 fn rel(root: &Utf8Path, p: &Utf8Path) -> String {

@@ -16,7 +16,7 @@ pub mod schema;
 pub mod sections;
 pub mod yaml;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, FlatFix, FlatKey, FlatStyle};
 pub use layer::{LayerKind, LayerStore};
 pub use merge::{MergeInput, Resolved};
 pub use sections::{JsonMap, Section, Sections};

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::ConfigError;
 use super::schema;
-use super::sections::{KeyProblem, Section, check_key, yaml_to_json};
+use super::sections::{KeyProblem, Section, check_key, server_key, yaml_to_json};
 
 /// One overridden key and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,8 @@ pub struct Override {
 /// Parse one `--set` argument.
 ///
 /// `section.key=value` names the section; a bare `key=value` is a workload
-/// key when `matrix` knows it as one, else a server key. The value is read
+/// key when `matrix` knows it as one, else a server key. Server keys may be
+/// written as on the command line (`tp-size`): they are kept as `tp_size`. The value is read
 /// as a YAML scalar or flow collection, so `8` is a number, `true` a bool and
 /// `[1, 2]` a list.
 pub fn parse_set(arg: &str) -> Result<Override, ConfigError> {
@@ -35,11 +36,15 @@ pub fn parse_set(arg: &str) -> Result<Override, ConfigError> {
     if key.is_empty() {
         return Err(bad("the key is empty".into()));
     }
+    let key = match section {
+        Section::Server => server_key(key),
+        _ => key.to_string(),
+    };
     let value = parse_value(rhs).map_err(bad)?;
-    check_key(section, key, &value).map_err(|p| bad(problem_text(p, section)))?;
+    check_key(section, &key, &value).map_err(|p| bad(problem_text(p, section)))?;
     Ok(Override {
         section,
-        key: key.to_string(),
+        key,
         value,
         source: format!("--set {lhs}"),
     })
@@ -67,10 +72,10 @@ where
             "ENV" => Section::Env,
             _ => continue,
         };
-        let key = if section == Section::Env {
-            key.to_string()
-        } else {
-            key.to_ascii_lowercase()
+        let key = match section {
+            Section::Env => key.to_string(),
+            Section::Server => server_key(&key.to_ascii_lowercase()),
+            _ => key.to_ascii_lowercase(),
         };
         let bad = |reason: String| ConfigError::BadEnv {
             name: name.clone(),

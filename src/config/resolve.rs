@@ -30,7 +30,14 @@ pub fn resolve(
     ];
     for (kind, name) in layers {
         if let Some(name) = name {
-            let layer = store.get(kind, name)?;
+            let layer = store.get(kind, name).map_err(|mut e| {
+                // A flat-style layer's keys are checked against the flags of
+                // the engine being planned.
+                if let Some(f) = e.flat_mut() {
+                    f.engine.get_or_insert_with(|| names.engine.to_string());
+                }
+                e
+            })?;
             inputs.push(MergeInput {
                 source: layer.file.display.clone(),
                 sections: layer.sections.for_engine(names.engine),

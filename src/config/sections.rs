@@ -2,10 +2,13 @@
 //! environment), `run:` (matrix's own settings), `workload:` (what is
 //! measured), and `engines.<name>:` for settings only one engine understands.
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use super::ConfigError;
+use super::error::{FlatFix, FlatKey, FlatStyle};
 use super::schema::{self, KeySpec};
 use super::yaml::YamlFile;
 
@@ -114,6 +117,13 @@ impl ScopedSections {
     }
 }
 
+/// The one spelling of a server key: `tp-size` (as on the command line) and
+/// `tp_size` are the same key, kept as `tp_size`. Only server keys are
+/// normalised: `env:` names are environment variables, kept as written.
+pub fn server_key(key: &str) -> String {
+    key.replace('-', "_")
+}
+
 /// Parse the sections found under `prefix` of a YAML file (`""` for a layer
 /// file, `"set"` for a matrix file's overrides). `extra` names other
 /// top-level keys the caller handles itself (they are skipped here).
@@ -125,6 +135,10 @@ pub fn parse(
 ) -> Result<ScopedSections, ConfigError> {
     let map = as_mapping(file, value, prefix)?;
     let mut out = ScopedSections::default();
+    let mut known: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
+    known.push("engines");
+    known.extend_from_slice(extra);
+    let mut flat = Vec::new();
     for (k, v) in map {
         let key = key_str(file, k, prefix)?;
         let path = join(prefix, &key);
@@ -135,18 +149,23 @@ pub fn parse(
             for (ek, ev) in as_mapping(file, v, &path)? {
                 let engine = key_str(file, ek, &path)?;
                 let epath = join(&path, &engine);
-                out.engines.insert(engine, parse_plain(file, ev, &epath)?);
+                let sections = parse_plain(file, ev, &epath).map_err(|mut e| {
+                    if let Some(f) = e.flat_mut() {
+                        f.engine = Some(engine.clone());
+                    }
+                    e
+                })?;
+                out.engines.insert(engine, sections);
             }
             continue;
         }
         let Some(section) = Section::ALL.iter().find(|s| s.name() == key) else {
-            let mut known: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
-            known.push("engines");
-            known.extend_from_slice(extra);
-            return Err(unknown_top_key(file, &key, &path, &known));
+            unknown_top(file, &key, v, &path, &known, &mut flat)?;
+            continue;
         };
         *out.common.get_mut(*section) = parse_section(file, *section, v, &path)?;
     }
+    flat_error(file, prefix, flat)?;
     Ok(out)
 }
 
@@ -157,16 +176,82 @@ fn parse_plain(
     prefix: &str,
 ) -> Result<Sections, ConfigError> {
     let mut out = Sections::default();
+    let known: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
+    let mut flat = Vec::new();
     for (k, v) in as_mapping(file, value, prefix)? {
         let key = key_str(file, k, prefix)?;
         let path = join(prefix, &key);
         let Some(section) = Section::ALL.iter().find(|s| s.name() == key) else {
-            let known: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
-            return Err(unknown_top_key(file, &key, &path, &known));
+            unknown_top(file, &key, v, &path, &known, &mut flat)?;
+            continue;
         };
         *out.get_mut(*section) = parse_section(file, *section, v, &path)?;
     }
+    flat_error(file, prefix, flat)?;
     Ok(out)
+}
+
+/// A key that is not a section: a misspelt section (a mapping, or nothing,
+/// under a name close to a section's) is an unknown key with a did-you-mean;
+/// anything else is taken for an engine flag written at the top level, as in
+/// ltp-sglang's flat `conf/*.yaml`, and collected for one error that lists
+/// them all.
+fn unknown_top(
+    file: &YamlFile,
+    key: &str,
+    value: &serde_yaml::Value,
+    path: &str,
+    known: &[&str],
+    flat: &mut Vec<(String, String)>,
+) -> Result<(), ConfigError> {
+    let close = crate::error::did_you_mean(key, known.iter().copied());
+    let section_like = value.is_mapping() || value.is_null();
+    if close.as_deref() == Some("description") || (close.is_some() && section_like) {
+        return Err(unknown_top_key(file, key, path, known));
+    }
+    flat.push((key.to_string(), path.to_string()));
+    Ok(())
+}
+
+/// The error for the top-level keys [`unknown_top`] took for engine flags.
+/// `run:` and `workload:` keys are told apart here; engine flags are checked
+/// by the plan stage, which knows the flag table.
+fn flat_error(
+    file: &YamlFile,
+    prefix: &str,
+    flat: Vec<(String, String)>,
+) -> Result<(), ConfigError> {
+    let Some((_, first)) = flat.first() else {
+        return Ok(());
+    };
+    let origin = file.origin(first);
+    let keys = flat
+        .iter()
+        .map(|(key, path)| {
+            let norm = server_key(key);
+            let fix = if schema::find(schema::RUN_KEYS, &norm).is_some() {
+                FlatFix::Run
+            } else if schema::is_workload_key(&norm) {
+                FlatFix::Workload
+            } else {
+                FlatFix::Unchecked
+            };
+            FlatKey {
+                key: key.clone(),
+                line: file.locate(path).map(|l| l.line),
+                fix,
+            }
+        })
+        .collect();
+    Err(ConfigError::FlatLayer {
+        origin,
+        flat: FlatStyle {
+            prefix: prefix.to_string(),
+            engine: None,
+            checked_against: None,
+            keys,
+        },
+    })
 }
 
 fn parse_section(
@@ -179,10 +264,29 @@ fn parse_section(
     if value.is_null() {
         return Ok(out);
     }
+    // Server keys as written, by their one spelling: two spellings of one
+    // key in one section would otherwise both reach the command line.
+    let mut written: HashMap<String, String> = HashMap::new();
     for (k, v) in as_mapping(file, value, path)? {
-        let key = key_str(file, k, path)?;
-        let kpath = join(path, &key);
+        let raw = key_str(file, k, path)?;
+        let kpath = join(path, &raw);
         let json = to_json(file, v, &kpath)?;
+        let key = if section == Section::Server {
+            let key = server_key(&raw);
+            if let Some(first) = written.insert(key.clone(), raw.clone()) {
+                return Err(ConfigError::DuplicateKey {
+                    origin: file.origin(&kpath),
+                    first_line: file.locate(&join(path, &first)).map(|l| l.line),
+                    second_line: file.locate(&kpath).map(|l| l.line),
+                    key,
+                    first,
+                    second: raw,
+                });
+            }
+            key
+        } else {
+            raw
+        };
         check_key(section, &key, &json).map_err(|e| e.at(file, &kpath))?;
         out.insert(key, json);
     }

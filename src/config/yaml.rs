@@ -210,7 +210,29 @@ fn index_locations(text: &str) -> HashMap<String, Location> {
     let mut parser = Parser::new_from_str(text);
     // A syntax error was already reported by serde_yaml; a partial index is fine.
     let _ = parser.load(&mut indexer, false);
-    indexer.out
+    let mut out = indexer.out;
+    add_server_key_aliases(&mut out);
+    out
+}
+
+/// Server keys written as on the command line (`server.tp-size`) are kept
+/// under their one spelling (`tp_size`); later stages look them up by that
+/// spelling (`server.tp_size`, `axes.tp_size`), so it locates the key as
+/// written too. A key written both ways is refused when the file is read.
+fn add_server_key_aliases(out: &mut HashMap<String, Location>) {
+    let aliases: Vec<(String, Location)> = out
+        .iter()
+        .filter_map(|(path, loc)| {
+            let (parent, last) = path.rsplit_once('.')?;
+            let server = parent == "server" || parent.ends_with(".server");
+            let axis = matches!(parent, "axes" | "derive");
+            (last.contains('-') && (server || axis))
+                .then(|| (format!("{parent}.{}", last.replace('-', "_")), *loc))
+        })
+        .collect();
+    for (path, loc) in aliases {
+        out.entry(path).or_insert(loc);
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +260,18 @@ mod tests {
         assert_eq!(f.locate("axes.deploy.1").map(|l| l.line), Some(5));
         assert_eq!(f.locate("axes.x.1"), Some(Location { line: 8, column: 7 }));
         assert_eq!(f.locate("nope"), None);
+    }
+
+    #[test]
+    fn server_keys_are_located_by_their_one_spelling() {
+        let f = file("server:\n  tp-size: 8\nenv:\n  A-B: 1\naxes:\n  ep-size: [1, 2]\n");
+        assert_eq!(
+            f.locate("server.tp_size"),
+            Some(Location { line: 2, column: 3 })
+        );
+        assert_eq!(f.locate("axes.ep_size").map(|l| l.line), Some(6));
+        // Environment names are kept as written.
+        assert_eq!(f.locate("env.A_B"), None);
     }
 
     #[test]

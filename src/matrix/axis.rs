@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::config::schema;
-use crate::config::sections::{KeyProblem, Section, check_key};
+use crate::config::sections::{KeyProblem, Section, check_key, server_key};
 
 /// A layer or run choice, swept like any axis but resolved into files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,20 +80,39 @@ pub enum Target {
 
 /// `deploy` → a layer choice; `server.x`, `run.x`, `workload.x`, `env.X` →
 /// that section; a known workload key → workload; anything else → a server
-/// key (checked against the engine's flags when rendered).
+/// key (checked against the engine's flags when rendered). Server keys are
+/// kept under their one spelling: `tp-size` targets `tp_size`.
 pub fn target(name: &str) -> Target {
     if let Some(c) = Choice::from_name(name) {
         return Target::Choice(c);
     }
     if let Some((sec, key)) = name.split_once('.') {
         if let Some(s) = Section::ALL.iter().find(|s| s.name() == sec) {
-            return Target::Key(*s, key.to_string());
+            let key = match s {
+                Section::Server => server_key(key),
+                _ => key.to_string(),
+            };
+            return Target::Key(*s, key);
         }
     }
     if schema::is_workload_key(name) {
         Target::Key(Section::Workload, name.to_string())
     } else {
-        Target::Key(Section::Server, name.to_string())
+        Target::Key(Section::Server, server_key(name))
+    }
+}
+
+/// An axis name under its one spelling: a server key written as on the
+/// command line (`tp-size`, `server.tp-size`) is named as the key it sets
+/// (`tp_size`, `server.tp_size`), so `--only`, `exclude:` and `include:`
+/// find it by either spelling and a second spelling is a duplicate axis.
+pub fn canonical(name: &str) -> String {
+    match target(name) {
+        Target::Key(Section::Server, key) => match name.split_once('.') {
+            Some((sec, _)) if sec == Section::Server.name() => format!("{sec}.{key}"),
+            _ => key,
+        },
+        _ => name.to_string(),
     }
 }
 
@@ -185,6 +204,15 @@ mod tests {
             Target::Key(Section::Env, "NCCL_ALGO".into())
         );
         assert_eq!(target("run.port"), Target::Key(Section::Run, "port".into()));
+        assert_eq!(target("tp-size"), target("tp_size"));
+        assert_eq!(
+            target("server.tp-size"),
+            Target::Key(Section::Server, "tp_size".into())
+        );
+        assert_eq!(canonical("tp-size"), "tp_size");
+        assert_eq!(canonical("server.tp-size"), "server.tp_size");
+        assert_eq!(canonical("env.A-B"), "env.A-B");
+        assert_eq!(canonical("deploy"), "deploy");
     }
 
     #[test]

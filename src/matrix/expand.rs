@@ -330,7 +330,7 @@ fn axis_groups(
                 })?;
             }
             members.push(Axis {
-                name: name.clone(),
+                name: axis::canonical(name),
                 target,
                 values: vals,
             });
@@ -587,6 +587,8 @@ fn is_excluded(matrix: Option<&MatrixFile>, point: &Point<'_>) -> bool {
 }
 
 fn point_value(point: &Point<'_>, name: &str) -> Option<Value> {
+    let name = axis::canonical(name);
+    let name = name.as_str();
     if let Some((_, v)) = point.values.iter().find(|(a, _)| a.name == name) {
         return Some((*v).clone());
     }
@@ -614,9 +616,10 @@ fn include_groups(
                 hint: None,
             })?;
         }
+        let canonical = axis::canonical(name);
         let existing = out
             .iter_mut()
-            .find(|g| g.members.iter().any(|a| &a.name == name));
+            .find(|g| g.members.iter().any(|a| a.name == canonical));
         match existing {
             Some(g) if g.members.len() == 1 => g.members[0].values = vals.clone(),
             Some(_) => {
@@ -632,7 +635,7 @@ fn include_groups(
             }
             None => out.push(AxisGroup {
                 members: vec![Axis {
-                    name: name.clone(),
+                    name: canonical,
                     target,
                     values: vals.clone(),
                 }],

@@ -107,7 +107,10 @@ pub fn restrict_lenient(groups: &mut [AxisGroup], only: &[Only]) -> bool {
     true
 }
 
+/// The group and member of axis `name` (a server key by either spelling).
 fn find(groups: &[AxisGroup], name: &str) -> Option<(usize, usize)> {
+    let name = axis::canonical(name);
+    let name = name.as_str();
     groups.iter().enumerate().find_map(|(g, group)| {
         group
             .members

@@ -41,8 +41,9 @@ const GROUP: &str = "@GROUP@";
 
 /// Expand, render, group and check.
 pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
-    let exp = expand(&input.expand)?;
     let root = &input.expand.root;
+    let exp =
+        expand(&input.expand).map_err(|e| super::flat::explain(e.into(), root, input.flags))?;
     let run_id = run_id(input, &exp.cells);
     let results_dir = exp.cells[0]
         .setup

@@ -4,6 +4,7 @@
 mod build;
 mod error;
 pub mod flags;
+pub mod flat;
 mod model;
 pub mod output;
 pub mod render;
