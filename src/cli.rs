@@ -123,7 +123,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
     /// Print the plan and run nothing (same as `matrix plan`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
     /// Capture a phase with Nsight Systems: prefill, decode or both.
     #[arg(long, value_parser = ["prefill", "decode", "both"])]

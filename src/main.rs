@@ -58,7 +58,8 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 env_vars: std::env::vars().collect(),
                 json: a.json,
             };
-            print!("{}", matrix::app::show_config(&req)?);
+            let text = matrix::app::show_config(&req)?;
+            write_stdout(|out| out.write_all(text.as_bytes()))?;
             Ok(0)
         }
         Command::ModelInfo(a) => {
@@ -79,7 +80,8 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 seq: a.seq,
                 json: a.json,
             };
-            print!("{}", matrix::model::model_info(&req)?);
+            let text = matrix::model::model_info(&req)?;
+            write_stdout(|out| out.write_all(text.as_bytes()))?;
             Ok(0)
         }
         Command::Sim(SimCommand::LaunchServer { args }) => Ok(matrix::sim::launch_server(&args)?),
@@ -90,23 +92,26 @@ fn run(cli: Cli) -> Result<i32, Error> {
 }
 
 /// `matrix run`: plan (or read the plan of the run to resume), then run.
+/// The run folder is claimed when the run opens its records: a run started
+/// in the same second gets the next id, nobody waits.
 fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
     let target = match &a.resume {
-        Some(id) => matrix::run::Target::Resume {
-            id: id.clone(),
-            results_dir: root.join("results"),
-        },
-        None => {
-            let mut plan = matrix::app::plan(&plan_input(root, a.input.clone()))?;
-            // Run ids have one-second resolution: a second run started in the
-            // same second as the last waits for the next id rather than fail.
-            for _ in 0..3 {
-                if a.dry_run || !camino::Utf8Path::new(&plan.run_dir).exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1000));
-                plan = matrix::app::plan(&plan_input(root, a.input.clone()))?;
+        Some(id) => {
+            let ignored = ignored_on_resume(&a);
+            if !ignored.is_empty() {
+                write_stderr(&format!(
+                    "warning: {}: a resumed run uses the plan and options in its manifest; \
+                     ignoring them\n",
+                    ignored.join(", ")
+                ));
             }
+            matrix::run::Target::Resume {
+                id: id.clone(),
+                results_dir: root.join("results"),
+            }
+        }
+        None => {
+            let plan = matrix::app::plan(&plan_input(root, a.input.clone()))?;
             if a.dry_run {
                 write_stdout(|out| out.write_all(matrix::plan::output::render(&plan).as_bytes()))?;
                 return Ok(0);
@@ -125,8 +130,39 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
         env_vars: std::env::vars().collect(),
     };
     let summary = matrix::run::run(root, target, opts)?;
-    eprint!("{}", summary.render());
+    write_stderr(&summary.render());
     Ok(summary.exit_code())
+}
+
+/// The flags of `matrix run --resume` that a resume does not use: what to
+/// plan (the plan is the manifest's), and `--gpu` / `--profile` (they
+/// change what a run measures, so a resume keeps the run's own). `--quiet`,
+/// `--grace`, `--startup-retries` and `--no-prune` do apply. See
+/// docs/RESULTS.md.
+fn ignored_on_resume(a: &cli::RunArgs) -> Vec<&'static str> {
+    let i = &a.input;
+    let l = &i.layers;
+    let given = [
+        ("--model", !l.model.is_empty()),
+        ("--mconf", !l.mconf.is_empty()),
+        ("--base", !l.base.is_empty()),
+        ("--deploy", !l.deploy.is_empty()),
+        ("--backend", !l.backend.is_empty()),
+        ("--optional", !l.optional.is_empty()),
+        ("--engine", !l.engine.is_empty()),
+        ("--mode", !l.mode.is_empty()),
+        ("--matrix", l.matrix.is_some()),
+        ("--set", !l.set.is_empty()),
+        ("--only", !l.only.is_empty()),
+        ("--bsz-seq", i.bsz_seq.is_some()),
+        ("--ip", i.ip.is_some()),
+        ("--rank", i.rank.is_some()),
+        ("--max-cells", i.max_cells.is_some()),
+        ("--run-name", i.run_name.is_some()),
+        ("--gpu", a.gpu.is_some()),
+        ("--profile", a.profile.is_some()),
+    ];
+    given.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect()
 }
 
 fn choices(l: &LayerArgs) -> CliChoices {
@@ -268,30 +304,46 @@ fn serving_request(
 }
 
 /// Write to a buffered stdout: a 100 000-cell plan is hundreds of MB, and
-/// unbuffered line writes would dominate planning time.
+/// unbuffered line writes would dominate planning time. A reader that went
+/// away (`matrix plan | head -1`: EPIPE) is not an error: the output it
+/// did not want is dropped and matrix exits as it would have.
 fn write_stdout<F>(f: F) -> Result<(), Error>
 where
     F: FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    f(&mut out)
-        .and_then(|_| out.flush())
-        .map_err(|source| Error::Io {
+    match f(&mut out).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            // Drop what is still buffered rather than retry it on drop.
+            let _ = out.into_parts();
+            Ok(())
+        }
+        Err(source) => Err(Error::Io {
             context: "cannot write to stdout".into(),
             source,
-        })
+        }),
+    }
+}
+
+/// Write to stderr, ignoring every error: a closed or full stderr must not
+/// stop a run or change its exit code (println!/eprintln! would panic).
+fn write_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Print the error, its chain of causes, and a hint when the stage has one.
 fn report(err: &Error) {
-    eprintln!("error: {err}");
+    let mut text = format!("error: {err}\n");
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        text.push_str(&format!("  caused by: {cause}\n"));
         source = cause.source();
     }
     if let Some(hint) = err.hint() {
-        eprintln!("  hint: {hint}");
+        text.push_str(&format!("  hint: {hint}\n"));
     }
+    write_stderr(&text);
 }

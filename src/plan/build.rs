@@ -98,6 +98,21 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
                 (n.clone(), s)
             })
             .collect(),
+        engine_versions: engines
+            .iter()
+            .map(|(n, (_, f))| {
+                let v = if n == "sim" {
+                    // Built in: the simulator is this matrix.
+                    EngineVersion {
+                        version: Some(format!("matrix {}", env!("CARGO_PKG_VERSION"))),
+                        reason: None,
+                    }
+                } else {
+                    f.version.clone()
+                };
+                (n.clone(), v)
+            })
+            .collect(),
         groups,
         pruned: exp.pruned,
         excluded: exp.excluded,

@@ -19,6 +19,10 @@ pub struct Plan {
     pub axes: Vec<String>,
     /// Where each engine's flags were checked against.
     pub flag_tables: IndexMap<String, String>,
+    /// Each engine's version as its probe reported it while planning
+    /// (absent in plans of older versions).
+    #[serde(default)]
+    pub engine_versions: IndexMap<String, EngineVersion>,
     pub groups: Vec<Group>,
     pub pruned: Vec<Pruned>,
     pub excluded: usize,
@@ -29,6 +33,49 @@ impl Plan {
     pub fn cell_count(&self) -> usize {
         self.groups.iter().map(|g| g.cells.len()).sum()
     }
+
+    /// Give the plan another run id (a run started in the same second took
+    /// this one): the run folder becomes `<same parent>/<run_id>` in every
+    /// path and command line that named it.
+    pub fn rename_run(&mut self, run_id: &str) {
+        let old = self.run_dir.clone();
+        let new = match old.rsplit_once('/') {
+            Some((parent, _)) => format!("{parent}/{run_id}"),
+            None => run_id.to_string(),
+        };
+        let fix = |s: &mut String| {
+            if s.contains(old.as_str()) {
+                *s = s.replace(old.as_str(), &new);
+            }
+        };
+        for g in &mut self.groups {
+            g.launch.argv.iter_mut().for_each(fix);
+            g.launch.env.values_mut().for_each(fix);
+            fix(&mut g.model_dir.dir);
+            if let Some(r) = &mut g.results {
+                fix(&mut r.file);
+            }
+            for c in &mut g.cells {
+                if let Some(cl) = &mut c.client {
+                    cl.argv.iter_mut().for_each(fix);
+                    cl.env.values_mut().for_each(fix);
+                }
+                if let Some(r) = &mut c.results {
+                    fix(&mut r.file);
+                }
+            }
+        }
+        self.run_id = run_id.to_string();
+        self.run_dir = new;
+    }
+}
+
+/// An engine's version: what its probe printed, or `null` and why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct EngineVersion {
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Cells that share one launch.

@@ -13,8 +13,8 @@ use indexmap::IndexMap;
 
 use crate::config::engine::{EngineProfile, InstalledSpec};
 
-use super::PlanError;
 use super::flags::FlagTable;
+use super::{EngineVersion, PlanError};
 
 /// The flag tables of one engine profile.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct EngineFlags {
     pub client: IndexMap<String, FlagTable>,
     /// Keys accepted beyond the tables (the simulator's own flags).
     pub extra: Vec<String>,
+    /// The installed engine's version, or why it is not known.
+    pub version: EngineVersion,
 }
 
 /// How to pick the tables.
@@ -61,9 +63,37 @@ pub fn load(profile: &EngineProfile, pref: Preference) -> Result<EngineFlags, Pl
                     .into(),
         });
     }
-    let (server, latency) = match installed {
-        Some(t) => t,
-        None => shipped_tables(profile)?,
+    let (server, latency, version) = match installed {
+        Some((server, latency, v)) => (
+            server,
+            latency,
+            EngineVersion {
+                version: Some(v),
+                reason: None,
+            },
+        ),
+        None => {
+            let (server, latency) = shipped_tables(profile)?;
+            let why = match (&spec.installed, pref) {
+                (None, _) => format!(
+                    "no version probe (flags.installed) in {}",
+                    profile.display()
+                ),
+                (Some(_), Preference::Table) => "not probed (MATRIX_FLAGS=table)".to_string(),
+                (Some(inst), _) => {
+                    format!("not installed (`{}` failed)", inst.version.join(" "))
+                }
+            };
+            let reason = format!("{why}: flags from conf/engine/{}", spec.table);
+            (
+                server,
+                latency,
+                EngineVersion {
+                    version: None,
+                    reason: Some(reason),
+                },
+            )
+        }
     };
     let mut client = IndexMap::new();
     for (kind, rel) in spec.client_help.iter().flat_map(|h| h.files()) {
@@ -82,6 +112,7 @@ pub fn load(profile: &EngineProfile, pref: Preference) -> Result<EngineFlags, Pl
         latency,
         client,
         extra: spec.extra.clone(),
+        version,
     })
 }
 
@@ -106,12 +137,12 @@ fn shipped_tables(profile: &EngineProfile) -> Result<(FlagTable, Option<FlagTabl
     Ok((server, latency))
 }
 
-/// Tables from the installed engine's `--help`, or `None` when the version
-/// probe fails (not installed).
+/// Tables from the installed engine's `--help` and its version, or `None`
+/// when the version probe fails (not installed).
 fn installed_tables(
     profile: &EngineProfile,
     inst: &InstalledSpec,
-) -> Result<Option<(FlagTable, Option<FlagTable>)>, PlanError> {
+) -> Result<Option<(FlagTable, Option<FlagTable>, String)>, PlanError> {
     let Some(version) = run_capture(&inst.version) else {
         return Ok(None);
     };
@@ -136,7 +167,7 @@ fn installed_tables(
         .as_ref()
         .map(|a| help(a, "latency"))
         .transpose()?;
-    Ok(Some((server, latency)))
+    Ok(Some((server, latency, version)))
 }
 
 fn cache_dir() -> Option<Utf8PathBuf> {

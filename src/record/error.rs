@@ -33,13 +33,10 @@ pub enum RecordError {
     /// A cell was recorded twice in one run.
     #[error("cell {cell_id} is already recorded in this run")]
     AlreadyDone { cell_id: String },
-    /// `create` on a run folder that already holds finished cells.
-    #[error("run {run_id} already has {cells} finished cells in {journal}")]
-    RunExists {
-        run_id: String,
-        cells: usize,
-        journal: Utf8PathBuf,
-    },
+    /// A new run's folder or CSV is already there: another run owns that
+    /// id (nothing of it is touched).
+    #[error("run {run_id} already exists: {path}")]
+    RunExists { run_id: String, path: Utf8PathBuf },
     /// manifest.json is not what `matrix run` writes.
     #[error("{path}: cannot read the run manifest: {reason}")]
     Manifest { path: Utf8PathBuf, reason: String },
@@ -61,9 +58,10 @@ impl RecordError {
                 "the journal was edited or damaged; fix or remove that line (its cell will run again)"
                     .into(),
             ),
-            RecordError::RunExists { .. } => {
-                Some("resume it instead, or choose another run name".into())
-            }
+            RecordError::RunExists { run_id, .. } => Some(format!(
+                "a new run never writes into another run's files; resume that run with \
+                 `matrix run --resume {run_id}`, or choose another --run-name"
+            )),
             RecordError::Manifest { .. } => {
                 Some("is this a run folder written by `matrix run`?".into())
             }

@@ -3,6 +3,7 @@
 //! ```text
 //! <results>/raw_output/<run_id>/manifest.json
 //! <results>/raw_output/<run_id>/journal.jsonl
+//! <results>/raw_output/<run_id>/commands.jsonl
 //! <results>/raw_output/<run_id>/<group>/server.log, <cell>.log, result.jsonl
 //! <results>/csv/<run_id>.csv
 //! <results>/<model>_profile/<run_id>/<phase>_bsz<b>_seq<s>_<deploy>_<backend>.nsys-rep|.sqlite
@@ -65,6 +66,12 @@ impl RunLayout {
         self.run_dir().join("journal.jsonl")
     }
 
+    /// Every process the run started, one JSON line each, written as it
+    /// is spawned (see [`super::commands`]).
+    pub fn commands(&self) -> Utf8PathBuf {
+        self.run_dir().join("commands.jsonl")
+    }
+
     pub fn group_dir(&self, group: &str) -> Utf8PathBuf {
         self.run_dir().join(group)
     }
@@ -116,7 +123,7 @@ impl RunLayout {
     }
 
     /// Create `raw_output/<run_id>/` and `csv/` (group and profile folders
-    /// are made when first used).
+    /// are made when first used). For a run that exists (resume).
     pub fn create_dirs(&self) -> Result<(), RecordError> {
         for dir in [self.run_dir(), self.results_dir.join("csv")] {
             std::fs::create_dir_all(&dir)
@@ -124,20 +131,75 @@ impl RunLayout {
         }
         Ok(())
     }
+
+    /// Claim the run id for a new run: create `raw_output/<run_id>/` with
+    /// `create_dir` (not `create_dir_all`), which exactly one process can
+    /// do. [`RecordError::RunExists`] when the folder is already there:
+    /// another run owns it, and nothing of it is touched.
+    pub fn claim(&self) -> Result<(), RecordError> {
+        let raw = self.results_dir.join("raw_output");
+        for dir in [&raw, &self.results_dir.join("csv")] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| RecordError::io(format!("cannot create {dir}"), e))?;
+        }
+        let dir = self.run_dir();
+        match std::fs::create_dir(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(RecordError::RunExists {
+                    run_id: self.run_id.clone(),
+                    path: dir,
+                })
+            }
+            Err(e) => Err(RecordError::io(format!("cannot create {dir}"), e)),
+        }
+    }
 }
 
-/// Does `name` look like a run id (`YYYYMMDD-HHMMSS_<name>`)?
-pub fn is_run_id(name: &str) -> bool {
+/// The `n`-th candidate for a run id (`n` from 1): the id itself, then
+/// `<timestamp>-2_<name>`, `<timestamp>-3_<name>`, ... for runs started in
+/// the same second. An id that is not `<timestamp>_<name>` gets `-n` at
+/// its end.
+pub fn numbered_run_id(run_id: &str, n: u32) -> String {
+    if n <= 1 {
+        return run_id.to_string();
+    }
+    match split_run_id(run_id) {
+        Some((ts, _, name)) => format!("{ts}-{n}_{name}"),
+        None => format!("{run_id}-{n}"),
+    }
+}
+
+/// `YYYYMMDD-HHMMSS[-N]_<name>` → (timestamp, N (1 when absent), name).
+fn split_run_id(name: &str) -> Option<(&str, u32, &str)> {
     let b = name.as_bytes();
-    b.len() > 16
-        && b[..8].iter().all(u8::is_ascii_digit)
-        && b[8] == b'-'
-        && b[9..15].iter().all(u8::is_ascii_digit)
-        && b[15] == b'_'
+    if b.len() < 16
+        || !b[..8].iter().all(u8::is_ascii_digit)
+        || b[8] != b'-'
+        || !b[9..15].iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let (ts, rest) = name.split_at(15);
+    let (n, name) = match rest.strip_prefix('-') {
+        Some(r) => {
+            let (digits, name) = r.split_once('_')?;
+            let n: u32 = digits.parse().ok().filter(|n| *n >= 2)?;
+            (n, name)
+        }
+        None => (1, rest.strip_prefix('_')?),
+    };
+    (!name.is_empty()).then_some((ts, n, name))
 }
 
-/// The newest run id under `results_dir/raw_output/` (run ids start with
-/// their creation time, so the newest sorts last); `None` when there is none.
+/// Does `name` look like a run id (`YYYYMMDD-HHMMSS[-N]_<name>`)?
+pub fn is_run_id(name: &str) -> bool {
+    split_run_id(name).is_some()
+}
+
+/// The newest run id under `results_dir/raw_output/`: run ids start with
+/// their creation time, and `-N` orders runs of the same second; `None`
+/// when there is none.
 pub fn latest(results_dir: &Utf8Path) -> Result<Option<String>, RecordError> {
     let raw = results_dir.join("raw_output");
     let entries = match std::fs::read_dir(&raw) {
@@ -145,20 +207,21 @@ pub fn latest(results_dir: &Utf8Path) -> Result<Option<String>, RecordError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(RecordError::io(format!("cannot list {raw}"), e)),
     };
-    let mut best: Option<String> = None;
+    let mut best: Option<((String, u32, String), String)> = None;
     for e in entries {
         let e = e.map_err(|err| RecordError::io(format!("cannot list {raw}"), err))?;
         let Ok(name) = e.file_name().into_string() else {
             continue;
         };
-        if is_run_id(&name)
-            && e.path().is_dir()
-            && best.as_deref().is_none_or(|b| name.as_str() > b)
-        {
-            best = Some(name);
+        let Some((ts, n, rest)) = split_run_id(&name) else {
+            continue;
+        };
+        let key = (ts.to_string(), n, rest.to_string());
+        if e.path().is_dir() && best.as_ref().is_none_or(|(b, _)| key > *b) {
+            best = Some((key, name));
         }
     }
-    Ok(best)
+    Ok(best.map(|(_, name)| name))
 }
 
 #[cfg(test)]
@@ -218,5 +281,40 @@ mod tests {
         }
         std::fs::write(root.join("raw_output/20991231-000000_file"), "").unwrap();
         assert_eq!(latest(root).unwrap().as_deref(), Some("20261123-090000_a"));
+    }
+
+    #[test]
+    fn numbered_ids_stay_run_ids_and_sort_after_the_first() {
+        let id = "20261122-153000_qwen_2l";
+        assert_eq!(numbered_run_id(id, 1), id);
+        assert_eq!(numbered_run_id(id, 2), "20261122-153000-2_qwen_2l");
+        assert_eq!(numbered_run_id("odd", 3), "odd-3");
+        assert!(is_run_id("20261122-153000-12_qwen_2l"));
+        assert!(!is_run_id("20261122-153000-1_qwen_2l"));
+        assert!(!is_run_id("20261122-153000-x_qwen_2l"));
+        assert!(!is_run_id("20261122-153000_"));
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        for n in [1, 2, 10, 3] {
+            RunLayout::new(root, numbered_run_id(id, n))
+                .claim()
+                .unwrap();
+        }
+        assert_eq!(
+            latest(root).unwrap().as_deref(),
+            Some("20261122-153000-10_qwen_2l")
+        );
+    }
+
+    #[test]
+    fn claiming_a_taken_id_fails_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        let l = RunLayout::new(root, "20261122-153000_a");
+        l.claim().unwrap();
+        std::fs::write(l.journal(), "x\n").unwrap();
+        let err = l.claim().unwrap_err();
+        assert!(matches!(err, RecordError::RunExists { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(l.journal()).unwrap(), "x\n");
     }
 }

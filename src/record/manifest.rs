@@ -33,8 +33,24 @@ pub struct GpuInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineInfo {
     pub name: String,
+    /// What the engine's version probe printed (planning runs it); `null`
+    /// when it was not known, and then `reason` says why. Never a guess.
     #[serde(default)]
     pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Run options that change what a run measures, so a resume keeps them
+/// (see docs/RESULTS.md, "Resuming").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestOptions {
+    /// `--gpu`: the accelerator of the MFU/MBU columns.
+    #[serde(default)]
+    pub gpu: Option<String>,
+    /// `--profile`: the phases captured with Nsight Systems.
+    #[serde(default)]
+    pub profile: Option<Vec<String>>,
 }
 
 /// Everything needed to know what a run was and to resume it.
@@ -54,6 +70,9 @@ pub struct Manifest {
     pub plan: Value,
     /// Relevant environment, secrets replaced by `***`.
     pub env: IndexMap<String, String>,
+    /// Options a resume keeps (absent in manifests of older versions).
+    #[serde(default)]
+    pub options: ManifestOptions,
 }
 
 /// What the caller knows; [`Manifest::collect`] adds what it can find out.
@@ -67,6 +86,7 @@ pub struct ManifestInput<'a> {
     pub plan: &'a crate::plan::Plan,
     /// The process environment (all of it; filtered here).
     pub env_vars: Vec<(String, String)>,
+    pub options: ManifestOptions,
 }
 
 /// Environment variable prefixes that can change what a run measures.
@@ -97,6 +117,7 @@ impl Manifest {
             engines: input.engines,
             plan: serde_json::to_value(input.plan).unwrap_or(Value::Null),
             env: relevant_env(&input.env_vars, &extra),
+            options: input.options,
         }
     }
 

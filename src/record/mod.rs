@@ -8,6 +8,7 @@
 //! instant resumes with no lost and no duplicated rows (see [`recorder`]).
 //! Column names and file formats: docs/RESULTS.md.
 
+pub mod commands;
 pub mod csv;
 mod error;
 pub mod journal;
@@ -17,11 +18,12 @@ pub mod metrics;
 pub mod recorder;
 pub mod status;
 
+pub use commands::{CommandLog, Executed, Role};
 pub use csv::{CsvRow, CsvSchema, CsvSink, Mode};
 pub use error::RecordError;
 pub use journal::{Journal, JournalEntry, JournalState};
 pub use layout::{ProfileExt, RunLayout, latest};
-pub use manifest::{EngineInfo, GitInfo, GpuInfo, Manifest, ManifestInput};
+pub use manifest::{EngineInfo, GitInfo, GpuInfo, Manifest, ManifestInput, ManifestOptions};
 pub use metrics::{Utilisation, fill_latency, fill_serving, fill_skipped};
 pub use recorder::{Recorder, ResumeReport};
 pub use status::Status;

@@ -17,10 +17,13 @@
 //! file. Cells not in the journal run again and get their row then: no row
 //! is lost and none is written twice.
 
+use std::fs::OpenOptions;
+
 use camino::Utf8Path;
 use indexmap::IndexMap;
 
 use super::RecordError;
+use super::commands::{CommandLog, Executed};
 use super::csv::{CsvRow, CsvSchema, CsvSink, read_records, write_synced};
 use super::journal::{Journal, JournalEntry};
 use super::layout::RunLayout;
@@ -31,6 +34,7 @@ use super::manifest::Manifest;
 pub struct Recorder {
     csv: CsvSink,
     journal: Journal,
+    commands: CommandLog,
     done: IndexMap<String, JournalEntry>,
 }
 
@@ -48,31 +52,46 @@ pub struct ResumeReport {
 }
 
 impl Recorder {
-    /// Start a new run: create the folders, write the manifest, open an
-    /// empty CSV (header only) and journal. Fails with
-    /// [`RecordError::RunExists`] when the run already has finished cells.
+    /// Start a new run: claim its folder ([`RunLayout::claim`]), create its
+    /// CSV (header only) with `create_new`, write the manifest, open the
+    /// journal and the command log. Fails with [`RecordError::RunExists`]
+    /// when the run folder or the CSV is already there; then nothing that
+    /// existed is removed or written (the caller picks the next id, see
+    /// [`super::layout::numbered_run_id`]).
     pub fn create(
         layout: &RunLayout,
         schema: CsvSchema,
         manifest: &Manifest,
     ) -> Result<Recorder, RecordError> {
-        layout.create_dirs()?;
-        let state = Journal::read(&layout.journal())?;
-        if !state.entries.is_empty() {
-            return Err(RecordError::RunExists {
-                run_id: layout.run_id().to_string(),
-                cells: state.entries.len(),
-                journal: layout.journal(),
-            });
+        layout.claim()?;
+        let csv_path = layout.csv();
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&csv_path)
+        {
+            Ok(_) => {}
+            Err(e) => {
+                // The folder is ours and still empty: give the id back.
+                let _ = std::fs::remove_dir(layout.run_dir());
+                return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    RecordError::RunExists {
+                        run_id: layout.run_id().to_string(),
+                        path: csv_path,
+                    }
+                } else {
+                    RecordError::io(format!("cannot create {csv_path}"), e)
+                });
+            }
         }
         manifest.write(&layout.manifest())?;
-        let csv_path = layout.csv();
-        remove_if_exists(&csv_path)?;
         let csv = CsvSink::open(&csv_path, schema)?;
         let (journal, _) = Journal::open(&layout.journal())?;
+        let commands = CommandLog::open(&layout.commands())?;
         Ok(Recorder {
             csv,
             journal,
+            commands,
             done: IndexMap::new(),
         })
     }
@@ -124,12 +143,21 @@ impl Recorder {
             rebuild_csv(&csv_path, &schema, &state.entries)?;
         }
         let csv = CsvSink::open(&csv_path, schema)?;
+        let commands = CommandLog::open(&layout.commands())?;
         let done = state
             .entries
             .into_iter()
             .map(|e| (e.cell_id.clone(), e))
             .collect();
-        Ok((Recorder { csv, journal, done }, report))
+        Ok((
+            Recorder {
+                csv,
+                journal,
+                commands,
+                done,
+            },
+            report,
+        ))
     }
 
     /// Has this cell finished in this run (before or since the resume)?
@@ -155,6 +183,11 @@ impl Recorder {
         self.journal.append(&entry)?;
         self.done.insert(entry.cell_id.clone(), entry);
         Ok(())
+    }
+
+    /// Record a process about to be spawned (`commands.jsonl`, synced).
+    pub fn executed(&mut self, e: &Executed) -> Result<(), RecordError> {
+        self.commands.append(e)
     }
 
     /// The CSV writer (for tests that simulate a kill between the writes).
@@ -195,10 +228,77 @@ pub(crate) fn atomic_write(path: &Utf8Path, bytes: &[u8]) -> Result<(), RecordEr
     Ok(())
 }
 
-fn remove_if_exists(path: &Utf8Path) -> Result<(), RecordError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RecordError::io(format!("cannot remove {path}"), e)),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::csv::Mode;
+
+    fn manifest(run_id: &str) -> Manifest {
+        Manifest {
+            matrix_version: "0".into(),
+            run_id: run_id.into(),
+            created_at: "2026-11-22T15:30:00Z".into(),
+            argv: vec![],
+            cwd: "/".into(),
+            host: "h".into(),
+            git: None,
+            gpus: vec![],
+            engines: vec![],
+            plan: serde_json::json!({"mine": true}),
+            env: IndexMap::new(),
+            options: Default::default(),
+        }
+    }
+
+    /// Every file under `dir` with its bytes.
+    fn snapshot(dir: &Utf8Path) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = camino::Utf8PathBuf::from_path_buf(e.unwrap().path()).unwrap();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push((p.to_string(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn create_over_an_existing_run_deletes_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        let l = RunLayout::new(root, "20261122-153000_t");
+        let schema = CsvSchema::new(&[Mode::Latency], &[]);
+        let mut row = CsvRow::new();
+        row.set("run_id", l.run_id());
+        row.set("cell_id", "c0");
+        row.set("status", "ok");
+        // An earlier run with a header-only CSV (no finished cell yet) ...
+        drop(Recorder::create(&l, schema.clone(), &manifest(l.run_id())).unwrap());
+        let before = snapshot(root);
+        let err = Recorder::create(&l, schema.clone(), &manifest("other")).unwrap_err();
+        assert!(matches!(err, RecordError::RunExists { .. }), "{err}");
+        assert_eq!(snapshot(root), before);
+        // ... and one whose folder is gone but whose CSV is still there.
+        let mut first = Recorder::create(
+            &RunLayout::new(root, "20261122-153001_t"),
+            schema.clone(),
+            &manifest("x"),
+        )
+        .unwrap();
+        first.finish_cell(&row).unwrap();
+        drop(first);
+        std::fs::remove_dir_all(root.join("raw_output/20261122-153001_t")).unwrap();
+        let before = snapshot(root);
+        let l2 = RunLayout::new(root, "20261122-153001_t");
+        let err = Recorder::create(&l2, schema, &manifest("other")).unwrap_err();
+        assert!(matches!(err, RecordError::RunExists { .. }), "{err}");
+        assert_eq!(snapshot(root), before);
+        assert!(!l2.run_dir().exists(), "the claimed folder is given back");
     }
 }

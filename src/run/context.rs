@@ -64,6 +64,22 @@ pub struct Counts {
     pub busy: Duration,
 }
 
+impl Counts {
+    /// Cell counts by status, as the summary shows them.
+    pub fn of(statuses: impl IntoIterator<Item = Status>) -> Counts {
+        let mut c = Counts::default();
+        for s in statuses {
+            match s {
+                Status::Ok => c.ok += 1,
+                Status::Skipped => c.skipped += 1,
+                Status::Pruned => c.pruned += 1,
+                _ => c.failed += 1,
+            }
+        }
+        c
+    }
+}
+
 /// The state a run threads through its groups.
 pub struct Ctx {
     pub run_id: String,

@@ -152,6 +152,7 @@ fn launch(
         id: group.id.clone(),
         phase: format!("one_batch, {cells} cells"),
     });
+    ctx.executed(group, None, crate::record::Role::Launch, &spec)?;
     let started = now();
     let outcome = match run_cmd(&spec, timeout, ctx.opts.grace, ctx.stop) {
         Ok(o) => o,

@@ -24,7 +24,11 @@ use crate::config::engine::Exec;
 use crate::exec;
 use crate::plan::{Group, Plan, PlanCell};
 use crate::record::csv::{CsvSchema, Mode};
-use crate::record::{EngineInfo, Manifest, ManifestInput, Recorder, RunLayout, Utilisation};
+use crate::record::layout::numbered_run_id;
+use crate::record::{
+    EngineInfo, Executed, Manifest, ManifestInput, ManifestOptions, RecordError, Recorder, Role,
+    RunLayout, Utilisation,
+};
 
 use context::Ctx;
 pub use context::{Counts, RunOptions};
@@ -46,7 +50,10 @@ pub enum Target {
 pub struct Summary {
     pub run_id: String,
     pub cells: usize,
+    /// Counts of the whole run: cells finished before a resume and now.
     pub counts: Counts,
+    /// Cells already finished when this session began (a resume).
+    pub done_before: usize,
     pub interrupted: bool,
     pub wall_s: f64,
     /// Wall time not spent waiting on engine processes, per cell run.
@@ -79,6 +86,12 @@ impl Summary {
                 c.not_run, self.run_id
             ));
         }
+        if self.done_before > 0 {
+            s.push_str(&format!(
+                " ({} finished before this resume)",
+                self.done_before
+            ));
+        }
         s.push_str(&format!(
             "\n{} launches, wall {:.1} s, runner overhead {:.2} ms per cell\ncsv: {}\nraw: {}\n",
             c.launches, self.wall_s, self.overhead_per_cell_ms, self.csv, self.run_dir
@@ -91,12 +104,13 @@ impl Summary {
 /// staged from there).
 pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary, Error> {
     let started = Instant::now();
+    let mut opts = opts;
     let stop = exec::install_signals()?;
     if let Target::Fresh(plan) = &target {
         // Bad input is reported before anything is written.
         check_select_metrics(plan)?;
     }
-    let (plan, layout, recorder, done) = open(root, target, &opts)?;
+    let (plan, layout, recorder, done) = open(root, target, &mut opts)?;
     let schema = recorder_schema(&plan);
     let mut ctx = Ctx {
         run_id: plan.run_id.clone(),
@@ -138,14 +152,22 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
         run_group(root, &mut ctx, group, todo)?;
     }
     ctx.reporter.finish();
+    // The whole run's counts, from the journal: cells finished before a
+    // resume count as much as those finished now.
     let finished = ctx.recorder.done().len();
+    let whole = Counts::of(ctx.recorder.done().values().map(|e| e.status));
+    ctx.counts.ok = whole.ok;
+    ctx.counts.failed = whole.failed;
+    ctx.counts.skipped = whole.skipped;
+    ctx.counts.pruned = whole.pruned;
     ctx.counts.not_run = cells.saturating_sub(finished);
     let wall = ctx.started.elapsed();
-    let ran = (ctx.counts.ok + ctx.counts.failed + ctx.counts.skipped).max(1);
+    let ran = finished.saturating_sub(done).max(1);
     let overhead = wall.saturating_sub(ctx.counts.busy);
     Ok(Summary {
         run_id: ctx.run_id.clone(),
         cells,
+        done_before: done,
         interrupted: ctx.stop.is_stopping(),
         wall_s: wall.as_secs_f64(),
         overhead_per_cell_ms: overhead.as_secs_f64() * 1e3 / ran as f64,
@@ -210,22 +232,24 @@ fn gpu_name(ctx: &Ctx, group: &Group) -> Option<String> {
 }
 
 /// Open the records of a fresh or resumed run; the number of cells already
-/// done.
+/// done. A fresh run claims its run folder; when a run started in the same
+/// second took the id, the next one (`<timestamp>-2_<name>`, ...) is tried,
+/// without waiting. A resume takes `--gpu` and `--profile` from the
+/// manifest (see docs/RESULTS.md).
 fn open(
     root: &Utf8Path,
     target: Target,
-    opts: &RunOptions,
+    opts: &mut RunOptions,
 ) -> Result<(Plan, RunLayout, Recorder, usize), Error> {
     match target {
-        Target::Fresh(plan) => {
+        Target::Fresh(mut plan) => {
             let run_dir = Utf8PathBuf::from(&plan.run_dir);
             let results = run_dir
                 .parent()
                 .and_then(Utf8Path::parent)
                 .unwrap_or(root)
                 .to_owned();
-            let layout = RunLayout::new(results, plan.run_id.clone());
-            let manifest = Manifest::collect(ManifestInput {
+            let mut manifest = Manifest::collect(ManifestInput {
                 run_id: &plan.run_id,
                 created_at: jiff::Timestamp::now(),
                 argv: opts.argv.clone(),
@@ -233,9 +257,30 @@ fn open(
                 engines: engines(&plan),
                 plan: &plan,
                 env_vars: opts.env_vars.clone(),
+                options: ManifestOptions {
+                    gpu: opts.gpu.clone(),
+                    profile: opts
+                        .profile
+                        .as_ref()
+                        .map(|p| p.iter().map(|ph| ph.name().to_string()).collect()),
+                },
             });
-            let recorder = Recorder::create(&layout, recorder_schema(&plan), &manifest)?;
-            Ok((*plan, layout, recorder, 0))
+            let base = plan.run_id.clone();
+            let schema = recorder_schema(&plan);
+            let mut n = 1;
+            loop {
+                let layout = RunLayout::new(results.clone(), plan.run_id.clone());
+                match Recorder::create(&layout, schema.clone(), &manifest) {
+                    Ok(recorder) => return Ok((*plan, layout, recorder, 0)),
+                    Err(RecordError::RunExists { .. }) if n < MAX_SAME_SECOND => {
+                        n += 1;
+                        plan.rename_run(&numbered_run_id(&base, n));
+                        manifest.run_id = plan.run_id.clone();
+                        manifest.plan = serde_json::to_value(&*plan).unwrap_or_default();
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         Target::Resume { id, results_dir } => {
             let id = if id == "latest" {
@@ -255,11 +300,22 @@ fn open(
                 ),
                 source: std::io::Error::other(e),
             })?;
+            opts.gpu = manifest.options.gpu;
+            opts.profile = manifest.options.profile.map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| profile::phases(n))
+                    .flatten()
+                    .collect()
+            });
             let (recorder, report) = Recorder::resume(&layout, recorder_schema(&plan))?;
             Ok((plan, layout, recorder, report.done))
         }
     }
 }
+
+/// Runs started in one second under one name that can get distinct ids.
+const MAX_SAME_SECOND: u32 = 1000;
 
 /// `select_metric` must name a metric the results carry; say so before any
 /// server starts rather than after the first cell.
@@ -301,19 +357,50 @@ fn recorder_schema(plan: &Plan) -> CsvSchema {
     CsvSchema::new(&modes, &plan.axes)
 }
 
+/// Each engine's version as planning probed it (`null` with the reason
+/// when it was not known).
 fn engines(plan: &Plan) -> Vec<EngineInfo> {
     let mut out: Vec<EngineInfo> = Vec::new();
     for g in &plan.groups {
         if !out.iter().any(|e| e.name == g.engine) {
-            let version =
-                (g.engine == "sim").then(|| format!("matrix {}", env!("CARGO_PKG_VERSION")));
+            let (version, reason) = match plan.engine_versions.get(&g.engine) {
+                Some(v) => (v.version.clone(), v.reason.clone()),
+                None => (None, Some("the plan has no version probe result".into())),
+            };
             out.push(EngineInfo {
                 name: g.engine.clone(),
                 version,
+                reason,
             });
         }
     }
     out
+}
+
+impl Ctx {
+    /// Record a process about to be spawned in `commands.jsonl` (exactly
+    /// the argv, environment and CPUs of `spec`). Every spawn of the run
+    /// goes through here first.
+    pub(crate) fn executed(
+        &mut self,
+        group: &Group,
+        cell: Option<&PlanCell>,
+        role: Role,
+        spec: &exec::Spec,
+    ) -> Result<(), Error> {
+        let text = |s: &std::ffi::OsString| s.to_string_lossy().into_owned();
+        let argv: Vec<String> = spec.argv.iter().map(text).collect();
+        let env = spec.env.iter().map(|(k, v)| (text(k), text(v))).collect();
+        let e = Executed::now(
+            &group.id,
+            cell.map(|c| c.id.as_str()),
+            role,
+            &argv,
+            &env,
+            spec.cpus.as_deref(),
+        );
+        Ok(self.recorder.executed(&e)?)
+    }
 }
 
 /// Default grace period between SIGTERM and SIGKILL.

@@ -146,6 +146,7 @@ fn drive_client(ctx: &mut Ctx, group: &Group, cell: &PlanCell) -> Result<(), Err
     let spec = Spec::new(argv, log.as_std_path())
         .envs(&client.env)
         .cpus(client.cpus.as_deref());
+    ctx.executed(group, Some(cell), crate::record::Role::Client, &spec)?;
     let t = std::time::Instant::now();
     exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
     ctx.counts.busy += t.elapsed();
@@ -184,6 +185,7 @@ fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, 
     let spec = Spec::new(argv.to_vec(), log.as_std_path())
         .envs(&group.launch.env)
         .cpus(group.launch.cpus.as_deref());
+    ctx.executed(group, None, crate::record::Role::Launch, &spec)?;
     let started = now();
     let mut server = match Child::spawn(&spec) {
         Ok(s) => s,
@@ -348,6 +350,7 @@ fn run_cell(
         let spec = Spec::new(client.argv.clone(), log.as_std_path())
             .envs(&client.env)
             .cpus(client.cpus.as_deref());
+        ctx.executed(group, Some(cell), crate::record::Role::Client, &spec)?;
         let t = std::time::Instant::now();
         let outcome = exec::run_cmd(&spec, cell_timeout(group), ctx.opts.grace, ctx.stop)?;
         ctx.counts.busy += t.elapsed();

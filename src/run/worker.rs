@@ -26,6 +26,7 @@ pub fn run_group(ctx: &mut Ctx, group: &Group, rank: u32) -> Result<(), Error> {
     let spec = Spec::new(group.launch.argv.clone(), log.as_std_path())
         .envs(&group.launch.env)
         .cpus(group.launch.cpus.as_deref());
+    ctx.executed(group, None, crate::record::Role::Launch, &spec)?;
     ctx.event(Event::Phase {
         id: group.id.clone(),
         phase: format!(
