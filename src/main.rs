@@ -33,11 +33,18 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<i32, Error> {
     let root = matrix::app::project_root(cli.root)?;
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Plan(_) | Command::ShowConfig(_)
+    ) {
+        matrix::app::require_project(&root)?;
+    }
     match cli.command {
         Command::Run(a) => run_sweep(&root, a),
         Command::Plan(a) => {
             let input = plan_input(&root, a.input);
-            let plan = matrix::app::plan(&input)?;
+            let profile = a.profile.as_deref().and_then(matrix::plan::profile::phases);
+            let plan = matrix::app::plan(&input, profile.as_deref())?;
             write_stdout(|out| {
                 if a.json {
                     serde_json::to_writer_pretty(&mut *out, &plan)
@@ -91,13 +98,14 @@ fn run(cli: Cli) -> Result<i32, Error> {
 
 /// `matrix run`: plan (or read the plan of the run to resume), then run.
 fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
+    let profile = a.profile.as_deref().and_then(matrix::plan::profile::phases);
     let target = match &a.resume {
         Some(id) => matrix::run::Target::Resume {
             id: id.clone(),
             results_dir: root.join("results"),
         },
         None => {
-            let mut plan = matrix::app::plan(&plan_input(root, a.input.clone()))?;
+            let mut plan = matrix::app::plan(&plan_input(root, a.input.clone()), profile.as_deref())?;
             // Run ids have one-second resolution: a second run started in the
             // same second as the last waits for the next id rather than fail.
             for _ in 0..3 {
@@ -105,7 +113,7 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(1000));
-                plan = matrix::app::plan(&plan_input(root, a.input.clone()))?;
+                plan = matrix::app::plan(&plan_input(root, a.input.clone()), profile.as_deref())?;
             }
             if a.dry_run {
                 write_stdout(|out| out.write_all(matrix::plan::output::render(&plan).as_bytes()))?;
@@ -115,7 +123,7 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
         }
     };
     let opts = matrix::run::RunOptions {
-        profile: a.profile.as_deref().and_then(matrix::run::profile::phases),
+        profile,
         no_prune: a.no_prune,
         quiet: a.quiet,
         gpu: a.gpu,

@@ -101,6 +101,7 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
         pruned: exp.pruned,
         excluded: exp.excluded,
         warnings: Vec::new(),
+        profile: None,
     })
 }
 
@@ -655,6 +656,7 @@ fn plan_cell(c: &Cell, client: Option<Command>, results: Option<Results>) -> Pla
         workload: c.workload.clone(),
         client,
         results,
+        profile: Vec::new(),
     }
 }
 

@@ -6,6 +6,8 @@ mod error;
 pub mod flags;
 mod model;
 pub mod output;
+pub mod preflight;
+pub mod profile;
 pub mod render;
 pub mod source;
 pub mod translate;
