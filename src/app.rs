@@ -50,9 +50,23 @@ pub fn timestamp() -> String {
     jiff::Zoned::now().strftime("%Y%m%d-%H%M%S").to_string()
 }
 
-/// Build the plan for `matrix plan` (and `matrix run`).
-pub fn plan(input: &PlanInput) -> Result<Plan, Error> {
-    Ok(plan::build(input)?)
+/// `matrix plan`, `run` and `show-config` need a project folder: `root`
+/// must hold conf/ (else: an error naming `--root` and `MATRIX_ROOT`).
+pub fn require_project(root: &Utf8Path) -> Result<(), Error> {
+    Ok(plan::preflight::check_project(root).map_err(plan::PlanError::from)?)
+}
+
+/// Build the plan for `matrix plan` (and `matrix run`): expand, render,
+/// check flags, add the nsys passes of `profile`, then the static
+/// pre-flight checks (tokenizer files, simulated GPU memory).
+pub fn plan(input: &PlanInput, profile: Option<&[plan::profile::Phase]>) -> Result<Plan, Error> {
+    let mut p = plan::build(input)?;
+    if let Some(phases) = profile {
+        plan::profile::apply(&mut p, phases);
+    }
+    plan::preflight::static_checks(&p, &input.expand.root, &input.matrix_exe)
+        .map_err(plan::PlanError::from)?;
+    Ok(p)
 }
 
 /// What `matrix show-config` needs.

@@ -112,6 +112,10 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Show the Nsight Systems command lines `matrix run --profile` would
+    /// run: prefill, decode or both.
+    #[arg(long, value_parser = ["prefill", "decode", "both"])]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]

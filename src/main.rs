@@ -33,11 +33,18 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<i32, Error> {
     let root = matrix::app::project_root(cli.root)?;
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Plan(_) | Command::ShowConfig(_)
+    ) {
+        matrix::app::require_project(&root)?;
+    }
     match cli.command {
         Command::Run(a) => run_sweep(&root, a),
         Command::Plan(a) => {
             let input = plan_input(&root, a.input);
-            let plan = matrix::app::plan(&input)?;
+            let profile = a.profile.as_deref().and_then(matrix::plan::profile::phases);
+            let plan = matrix::app::plan(&input, profile.as_deref())?;
             write_stdout(|out| {
                 if a.json {
                     serde_json::to_writer_pretty(&mut *out, &plan)
@@ -95,6 +102,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
 /// The run folder is claimed when the run opens its records: a run started
 /// in the same second gets the next id, nobody waits.
 fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
+    let profile = a.profile.as_deref().and_then(matrix::plan::profile::phases);
     let target = match &a.resume {
         Some(id) => {
             let ignored = ignored_on_resume(&a);
@@ -111,7 +119,7 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
             }
         }
         None => {
-            let plan = matrix::app::plan(&plan_input(root, a.input.clone()))?;
+            let plan = matrix::app::plan(&plan_input(root, a.input.clone()), profile.as_deref())?;
             if a.dry_run {
                 write_stdout(|out| out.write_all(matrix::plan::output::render(&plan).as_bytes()))?;
                 return Ok(0);
@@ -120,7 +128,7 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
         }
     };
     let opts = matrix::run::RunOptions {
-        profile: a.profile.as_deref().and_then(matrix::run::profile::phases),
+        profile,
         no_prune: a.no_prune,
         quiet: a.quiet,
         gpu: a.gpu,

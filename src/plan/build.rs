@@ -117,6 +117,7 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
         pruned: exp.pruned,
         excluded: exp.excluded,
         warnings: Vec::new(),
+        profile: None,
     })
 }
 
@@ -671,6 +672,7 @@ fn plan_cell(c: &Cell, client: Option<Command>, results: Option<Results>) -> Pla
         workload: c.workload.clone(),
         client,
         results,
+        profile: Vec::new(),
     }
 }
 

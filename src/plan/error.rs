@@ -59,6 +59,8 @@ pub enum PlanError {
     FlagTable { file: String, message: String },
     #[error("multi-node deployment: {message}")]
     MultiNode { message: String },
+    #[error(transparent)]
+    Preflight(#[from] super::preflight::PreflightError),
 }
 
 impl PlanError {
@@ -92,6 +94,7 @@ impl PlanError {
                 .as_ref()
                 .map(|s| format!("did you mean `{s}`?")),
             PlanError::FlagTable { .. } => None,
+            PlanError::Preflight(e) => e.hint(),
             PlanError::MultiNode { .. } => Some(
                 "every node runs `matrix run ... --ip MASTER_IP --rank N` (N = 0 on the master)".into(),
             ),

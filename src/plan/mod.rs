@@ -7,6 +7,8 @@ pub mod flags;
 pub mod flat;
 mod model;
 pub mod output;
+pub mod preflight;
+pub mod profile;
 pub mod render;
 pub mod source;
 pub mod translate;

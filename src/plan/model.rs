@@ -27,6 +27,10 @@ pub struct Plan {
     pub pruned: Vec<Pruned>,
     pub excluded: usize,
     pub warnings: Vec<String>,
+    /// Phases captured with Nsight Systems (`--profile`); each cell then
+    /// holds its passes' exact nsys command lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Vec<String>>,
 }
 
 impl Plan {
@@ -153,4 +157,7 @@ pub struct PlanCell {
     pub workload: Arc<JsonMap>,
     pub client: Option<Command>,
     pub results: Option<Results>,
+    /// `--profile`: one nsys-wrapped launch per phase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile: Vec<super::profile::ProfilePass>,
 }

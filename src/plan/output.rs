@@ -61,6 +61,9 @@ pub fn render(plan: &Plan) -> String {
             plan.pruned.len()
         );
     }
+    if let Some(phases) = &plan.profile {
+        let _ = writeln!(s, "profile: {} (Nsight Systems, one pass per phase)", phases.join(", "));
+    }
     for w in &plan.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
@@ -125,6 +128,9 @@ fn group(s: &mut String, i: usize, n: usize, g: &Group) {
             if let Some(cpus) = &cl.cpus {
                 let _ = writeln!(s, "      client cpus: {}", cpu_line(cpus));
             }
+        }
+        for p in &c.profile {
+            let _ = writeln!(s, "      profile {}: {}", p.phase, argv_line(&p.argv));
         }
     }
 }

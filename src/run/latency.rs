@@ -17,7 +17,7 @@ use crate::record::{Status, Utilisation, fill_latency, fill_skipped};
 
 use super::context::{Ctx, cell_timeout, last_line, now};
 use super::files::{read_from, size_of};
-use super::profile::{self, Phase};
+use super::profile::{Phase, replace_lists};
 use super::progress::Event;
 
 /// Run the unfinished cells of a latency group.
@@ -252,25 +252,19 @@ fn run_profiled(
         context: format!("cannot create {dir}"),
         source,
     })?;
-    let deploy = group.layers.deploy.clone().unwrap_or_else(|| "none".into());
-    let backend = group
-        .layers
-        .backend
-        .clone()
-        .unwrap_or_else(|| "none".into());
     for cell in todo {
         if ctx.stop.is_stopping() {
             break;
         }
         let (b, s) = (bsz(cell), seq(cell));
         let mut last = None;
-        for &phase in phases {
-            let base = profile::artifact_base(&dir, phase, b, s, &deploy, &backend);
+        // The plan built each pass's nsys command (`matrix plan --profile`).
+        for pass in &cell.profile {
+            if !pass.phase().is_some_and(|p| phases.contains(&p)) {
+                continue;
+            }
             let result = result_file(group);
-            let mut argv = profile::nsys_prefix(&base);
-            argv.extend(replace_lists(&group.launch.argv, &[b], &[s]));
-            argv.extend(profile::one_batch_switches(phase));
-            last = Some(launch(ctx, group, &argv, &result, 1)?);
+            last = Some(launch(ctx, group, &pass.argv, &result, 1)?);
         }
         let Some(l) = last else { continue };
         let entries = l.entries(&[b], &[s], output_len(&[cell]));
@@ -309,29 +303,6 @@ fn next_batch<'a>(remaining: &[&'a PlanCell]) -> Vec<&'a PlanCell> {
 /// The `--batch-size` and `--input-len` lists of `cells`.
 fn lists(cells: &[&PlanCell]) -> (Vec<u64>, Vec<u64>) {
     crate::plan::bsz_seq_lists(cells.iter().map(|c| (Some(bsz(c)), Some(seq(c)))))
-}
-
-/// Replace the values after `--batch-size` and `--input-len` with `bszs`
-/// and `seqs`.
-fn replace_lists(argv: &[String], bszs: &[u64], seqs: &[u64]) -> Vec<String> {
-    let mut out = Vec::with_capacity(argv.len());
-    let mut i = 0;
-    while i < argv.len() {
-        let values = match argv[i].as_str() {
-            "--batch-size" => Some(bszs),
-            "--input-len" => Some(seqs),
-            _ => None,
-        };
-        out.push(argv[i].clone());
-        i += 1;
-        if let Some(vs) = values {
-            out.extend(vs.iter().map(u64::to_string));
-            while i < argv.len() && !argv[i].starts_with("--") {
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn find<'e>(entries: &'e [Entry], cell: &PlanCell) -> Option<&'e Entry> {

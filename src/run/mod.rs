@@ -106,11 +106,21 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
     let started = Instant::now();
     let mut opts = opts;
     let stop = exec::install_signals()?;
-    if let Target::Fresh(plan) = &target {
-        // Bad input is reported before anything is written.
+    let mut target = target;
+    if let Target::Fresh(plan) = &mut target {
+        // Bad input, and an environment in which every launch would fail,
+        // are reported before anything is written.
         check_select_metrics(plan)?;
+        preflight(root, plan, &opts)?;
     }
-    let (plan, layout, recorder, done) = open(root, target, &mut opts)?;
+    let resumed = matches!(target, Target::Resume { .. });
+    let (mut plan, layout, recorder, done) = open(root, target, &mut opts)?;
+    if resumed {
+        if let Some(phases) = &opts.profile {
+            crate::plan::profile::apply(&mut plan, phases);
+        }
+        preflight(root, &mut plan, &opts)?;
+    }
     let schema = recorder_schema(&plan);
     let mut ctx = Ctx {
         run_id: plan.run_id.clone(),
@@ -123,6 +133,9 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
         counts: Counts::default(),
         started,
     };
+    for w in &plan.warnings {
+        ctx.event(Event::Warn(w.clone()));
+    }
     let cells = plan.cell_count();
     ctx.event(Event::Start {
         run_id: plan.run_id.clone(),
@@ -223,12 +236,31 @@ fn gpu_name(ctx: &Ctx, group: &Group) -> Option<String> {
             .unwrap_or("h100");
         return Some(g.to_string());
     }
+    detected_gpu()
+}
+
+/// The first GPU nvidia-smi/rocm-smi reports, as a known GPU name.
+fn detected_gpu() -> Option<String> {
     let detected = crate::record::manifest::detect_gpus();
     let name = detected.first()?.name.to_ascii_lowercase();
     crate::model::gpus()
         .iter()
         .map(|g| g.name.to_ascii_lowercase())
         .find(|g| name.contains(g.split(['-', ' ']).next().unwrap_or(g)))
+}
+
+/// Pre-flight of the environment ([`crate::plan::preflight`]): programs,
+/// nsys, ports; then real engines' GPU memory, a warning recorded on the
+/// plan, when the GPU is known (`--gpu` or detected).
+fn preflight(root: &Utf8Path, plan: &mut Plan, opts: &RunOptions) -> Result<(), Error> {
+    crate::plan::preflight::run_checks(plan).map_err(crate::plan::PlanError::from)?;
+    if plan.groups.iter().any(|g| g.engine != "sim") {
+        if let Some(gpu) = opts.gpu.clone().or_else(detected_gpu) {
+            let warnings = crate::plan::preflight::memory_warnings(plan, root, &gpu);
+            plan.warnings.extend(warnings);
+        }
+    }
+    Ok(())
 }
 
 /// Open the records of a fresh or resumed run; the number of cells already

@@ -90,17 +90,19 @@ fn run_profiled(
         context: format!("cannot create {dir}"),
         source,
     })?;
-    let deploy = group.layers.deploy.as_deref().unwrap_or("none");
-    let backend = group.layers.backend.as_deref().unwrap_or("none");
     for cell in todo {
-        for (i, &phase) in phases.iter().enumerate() {
+        // The plan built each pass's nsys command (`matrix plan --profile`).
+        let passes: Vec<_> = cell
+            .profile
+            .iter()
+            .filter_map(|p| Some((p.phase()?, &p.argv)))
+            .filter(|(p, _)| phases.contains(p))
+            .collect();
+        for (i, &(phase, argv)) in passes.iter().enumerate() {
             if ctx.stop.is_stopping() {
                 return Ok(());
             }
-            let base = dir.join(format!("{}_{}_{deploy}_{backend}", phase.name(), cell.id));
-            let mut argv = super::profile::nsys_prefix(&base);
-            argv.extend(group.launch.argv.iter().cloned());
-            let mut server = match start_server(ctx, group, &argv)? {
+            let mut server = match start_server(ctx, group, argv)? {
                 Start::Up(server) => server,
                 Start::Failed(status, msg) => {
                     ctx.finish(group, cell, status, Some(msg), now(), |_| {})?;
@@ -113,7 +115,7 @@ fn run_profiled(
                 "/start_profile",
                 &super::profile::start_profile_body(phase),
             );
-            let last = i + 1 == phases.len();
+            let last = i + 1 == passes.len();
             let rest = if last {
                 serve(ctx, group, &mut server, vec![cell], util)?
             } else {

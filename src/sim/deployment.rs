@@ -74,6 +74,19 @@ impl Deployment {
     }
 }
 
+/// Pre-flight (`matrix plan`/`run`): would a server started with `flags`
+/// (SGLang server flags; `--model-path` may name a folder not staged yet)
+/// have room for any KV cache with the model `config`? The same
+/// arithmetic as start-up, [`Deployment::new`]: `Err(SimError::NoKvRoom)`
+/// when it has none. Other errors are the flags' or the config's own.
+pub fn check_fit(flags: &[String], config: &camino::Utf8Path) -> Result<(), SimError> {
+    let raw = super::args::RawArgs::parse(flags)?;
+    let args = ServerArgs::from_raw(&raw, &[])?;
+    let model = SimModel::load(config)?;
+    let gpu = super::cost::gpu(&args.sim_gpu)?;
+    Deployment::new(&args, &model, gpu).map(|_| ())
+}
+
 /// See [`super::timing::RooflineTimer`] for why this is the GPU count.
 pub fn gpu_count(args: &ServerArgs) -> u32 {
     if args.attn_dp_size > 1 {

@@ -42,6 +42,7 @@ pub mod timing;
 mod tokens;
 mod trace;
 
+pub use deployment::check_fit;
 pub use error::SimError;
 pub use launch::START_LOG_ENV;
 
