@@ -235,11 +235,30 @@ fn resume_names_ignored_flags_and_counts_the_whole_run() {
     );
     let rows = p.rows(&id);
     assert_eq!(statuses(&rows).get("ok"), Some(&4), "{rows:#?}");
-    // The resumed launch is recorded after the first one.
+    // The first launch ran the plan's argv; the resume's launches ran only
+    // what was left ((1,2)x32 and 2x16: the plan's lists would redo 1x16),
+    // and commands.jsonl has those argv, not the plan's.
+    let planned = argv_of(&p.manifest(&id)["plan"]["groups"][0]["launch"]["argv"]);
     let cmds = commands(&p, &id);
-    assert_eq!(cmds.len(), 2, "{cmds:#?}");
-    let resumed = argv_of(&cmds[1]["argv"]).join(" ");
-    assert!(!resumed.contains("--set"), "{resumed}");
+    assert_eq!(cmds.len(), 3, "{cmds:#?}");
+    assert_eq!(argv_of(&cmds[0]["argv"]), planned);
+    let lists = |c: &Value| {
+        let a = argv_of(&c["argv"]);
+        let after = |flag: &str| -> Vec<String> {
+            let i = a.iter().position(|x| x == flag).unwrap() + 1;
+            a[i..]
+                .iter()
+                .take_while(|x| !x.starts_with("--"))
+                .cloned()
+                .collect()
+        };
+        (after("--batch-size"), after("--input-len"))
+    };
+    assert_eq!(
+        lists(&cmds[1]),
+        (vec!["1".into(), "2".into()], vec!["32".into()])
+    );
+    assert_eq!(lists(&cmds[2]), (vec!["2".into()], vec!["16".into()]));
 }
 
 /// `--dry-run` cannot go with `--resume` (a resume is not planned again):
@@ -260,26 +279,12 @@ fn dry_run_with_resume_is_a_usage_error() {
 #[test]
 fn manifest_has_versions_and_commands_are_recorded_as_run() {
     let p = RunProject::new();
-    let out = p.run(&[
-        "--model",
-        "qwen",
-        "--mconf",
-        "2l",
-        "--mode",
-        "serving",
-        "--deploy",
-        "tp8",
-        "--set",
-        "workload.request_rate=4,8",
-        "--set",
-        "workload.seq=16",
-        "--set",
-        "workload.output_len=4",
-        "--set",
-        "workload.num_prompts=4",
-        "--set",
-        "workload.warmup_requests=0",
-    ]);
+    p.write(
+        "matrices/two_rates.yaml",
+        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [4, 8]\n\
+         set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 4\n",
+    );
+    let out = p.run(&["--matrix", "matrices/two_rates.yaml", "--mconf", "2l"]);
     assert_eq!(out.code, 0, "{}", out.text());
     let id = p.only_run();
     let m = p.manifest(&id);
