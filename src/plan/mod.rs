@@ -12,7 +12,9 @@ pub mod translate;
 
 pub use build::{PlanInput, build};
 pub use error::PlanError;
-pub use model::{Command, Group, Layers, ModelStage, Plan, PlanCell, Ready, Results};
+pub use model::{
+    Admin, AdminCall, Command, Group, Layers, ModelStage, Plan, PlanCell, Ready, Results,
+};
 
 /// The distinct batch sizes and input lengths of some latency cells, each
 /// in first-seen order: the `--batch-size` and `--input-len` lists of one
