@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use run_support::{Out, Row, RunProject, assert_unique_cells, fault_matrix};
 
-/// The `N launches` of the run's summary line (stdout).
+/// The `N launches` of the run's summary (on stderr).
 fn launches(out: &Out) -> usize {
-    out.stdout
+    out.stderr
         .lines()
         .find_map(|l| l.split_once(" launches").map(|(n, _)| n.trim().to_string()))
         .and_then(|n| n.parse().ok())
@@ -122,9 +122,13 @@ fn missing_module_is_launched_once_and_named() {
         let p = RunProject::new();
         let (script, count) = missing_engine(&p);
         let s = script.display();
-        sim_profile_with(
-            &p,
-            &format!("vars:\n  server_program: [\"{s}\"]\n  latency_program: [\"{s}\"]\n"),
+        // The simulator's profile with both programs swapped for the script.
+        p.write(
+            "conf/engine/sim.yaml",
+            &format!(
+                "extends: sglang\nvars:\n  server_program: [\"{s}\"]\n  latency_program: [\"{s}\"]\n\
+                 flags:\n  extra: [sim_gpu, sim_seed, sim_step_overhead_ms]\n  installed: null\n"
+            ),
         );
         let body = match mode {
             "serving" => "  request_rate: [4, 8]\n",
@@ -249,15 +253,16 @@ fn failed_admin_call_is_a_warning_and_a_log_line() {
 /// between cells and drive the profiler range; vLLM makes no admin call.
 #[test]
 fn plan_carries_the_profiles_admin_calls() {
-    let root = Path::new(run_support::ROOT);
+    let p = common::Project::new();
+    p.write(
+        "m.yaml",
+        "axes:\n  model: qwen\n  mconf: 2l\n  deploy: tp8\n\
+         set:\n  workload:\n    bsz: 1\n    seq: 16\n    output_len: 4\n    num_prompts: 8\n",
+    );
     let plan = |engine: &str, mode: &str| -> serde_json::Value {
-        let out = assert_cmd::Command::cargo_bin("matrix")
-            .unwrap()
-            .env("MATRIX_FLAGS", "table")
-            .args(["--root", root.to_str().unwrap(), "plan", "--json"])
-            .args([
-                "--engine", engine, "--model", "qwen", "--mconf", "2l", "--mode", mode,
-            ])
+        let out = p
+            .matrix(&["plan", "--json", "--matrix", "m.yaml"])
+            .args(["--engine", engine, "--mode", mode])
             .output()
             .unwrap();
         assert!(
