@@ -50,7 +50,69 @@ pub struct ProfileSpec {
     /// see `plan::translate`.
     #[serde(default)]
     pub translate: IndexMap<String, Translation>,
+    /// HTTP calls matrix makes to a running server besides the workload
+    /// (cache flush between cells, profiler range); an absent call is not
+    /// made.
+    #[serde(default)]
+    pub admin: AdminSpec,
     pub modes: IndexMap<String, ModeSpec>,
+}
+
+/// `admin:` of a profile: each call optional (`null` in a profile that
+/// `extends` another removes the parent's).
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSpec {
+    /// Before each cell of a server group, so every cell starts cold.
+    #[serde(default)]
+    pub flush_cache: Option<AdminCall>,
+    /// Opens the CUDA profiler range (`matrix run --profile`); the body is
+    /// SGLang's `{"activities": ["CUDA_PROFILER"], ...}` for the phase.
+    #[serde(default)]
+    pub start_profile: Option<AdminCall>,
+    /// Closes it (body `{}`).
+    #[serde(default)]
+    pub stop_profile: Option<AdminCall>,
+}
+
+impl AdminSpec {
+    /// (name, call) of each call the profile sets.
+    pub fn calls(&self) -> impl Iterator<Item = (&'static str, &AdminCall)> {
+        [
+            ("flush_cache", &self.flush_cache),
+            ("start_profile", &self.start_profile),
+            ("stop_profile", &self.stop_profile),
+        ]
+        .into_iter()
+        .filter_map(|(n, c)| c.as_ref().map(|c| (n, c)))
+    }
+}
+
+/// One admin call: an HTTP method and a path on the server.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminCall {
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// Absolute path on the server, e.g. `/flush_cache`.
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize, serde::Serialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+}
+
+impl std::fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+        })
+    }
 }
 
 /// How one shared-layer server key becomes this engine's flag.
@@ -215,6 +277,21 @@ impl EngineProfile {
                 message: "`vars` must map names to plain values".into(),
                 hint: None,
             })?;
+        for (name, call) in spec.admin.calls() {
+            if !call.path.starts_with('/') {
+                let key = format!("admin.{name}.path");
+                return Err(ConfigError::Engine {
+                    origin: origin_in(&files, &key),
+                    message: format!(
+                        "`{key}` must be a path on the server starting with `/`, not `{}`",
+                        call.path
+                    ),
+                    hint: Some(format!(
+                        "write the path only, e.g. `{name}: {{method: POST, path: /{name}}}`; matrix adds http://<run.host>:<run.port>"
+                    )),
+                });
+            }
+        }
         Ok(EngineProfile {
             name: name.to_string(),
             spec,

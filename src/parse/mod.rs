@@ -3,6 +3,7 @@
 //! `matrix parse`, which turns such files made outside `matrix` into the
 //! CSV rows `matrix run` writes ([`run`]).
 
+pub mod failure;
 pub mod one_batch;
 pub mod pyjson;
 pub mod serving;
@@ -14,6 +15,7 @@ use std::io::Write;
 use camino::{Utf8Path, Utf8PathBuf};
 
 pub use error::ParseError;
+pub use failure::{Failure, FailureClass};
 pub use one_batch::{Combos, Entry, LatencyResult, Skipped, oom_in};
 pub use serving::{Percentiles, ServingResult};
 

@@ -445,21 +445,25 @@ impl<'a> Planner<'a> {
         );
         let spec = self.profile.mode(mode)?;
         let run = &setup.resolved.sections.run;
+        let base_url = format!(
+            "http://{}:{}",
+            run.get("host")
+                .and_then(Value::as_str)
+                .unwrap_or("127.0.0.1"),
+            run.get("port").and_then(Value::as_u64).unwrap_or(30000),
+        );
         let ready = spec.ready.as_ref().map(|r| Ready {
-            url: format!(
-                "http://{}:{}{}",
-                run.get("host")
-                    .and_then(Value::as_str)
-                    .unwrap_or("127.0.0.1"),
-                run.get("port").and_then(Value::as_u64).unwrap_or(30000),
-                r.http
-            ),
+            url: format!("{base_url}{}", r.http),
             log: r.log.clone(),
             timeout_s: run
                 .get("startup_timeout_s")
                 .and_then(Value::as_f64)
                 .unwrap_or(1200.0),
         });
+        let admin = match spec.exec() {
+            Exec::Server => admin_urls(&self.profile.spec.admin, &base_url),
+            Exec::Process => Admin::default(),
+        };
         // A server's results are per cell (rendered with the cell's id).
         let results = match spec.exec() {
             Exec::Process => self.results(mode, &ctx)?,
@@ -486,6 +490,7 @@ impl<'a> Planner<'a> {
                 cpus: cpus(run, "server_cpus"),
             },
             ready,
+            admin,
             results,
             model_dir: ModelStage {
                 source: shown(self.root, &setup.config_path),
@@ -840,4 +845,19 @@ impl KeyOrigin for SetupOrigins<'_> {
 /// [`super::bsz_seq_lists`] of planned cells.
 fn lists<'a>(cells: impl Iterator<Item = &'a Cell>) -> (Vec<u64>, Vec<u64>) {
     super::bsz_seq_lists(cells.map(|c| (c.workload_u64("bsz"), c.workload_u64("seq"))))
+}
+
+/// The profile's admin calls as full URLs on the group's server.
+fn admin_urls(spec: &crate::config::engine::AdminSpec, base_url: &str) -> Admin {
+    let call = |c: &Option<crate::config::engine::AdminCall>| {
+        c.as_ref().map(|c| AdminCall {
+            method: c.method,
+            url: format!("{base_url}{}", c.path),
+        })
+    };
+    Admin {
+        flush_cache: call(&spec.flush_cache),
+        start_profile: call(&spec.start_profile),
+        stop_profile: call(&spec.stop_profile),
+    }
 }

@@ -16,7 +16,8 @@ pub mod translate;
 pub use build::{PlanInput, build};
 pub use error::PlanError;
 pub use model::{
-    Command, EngineVersion, Group, Layers, ModelStage, Plan, PlanCell, Ready, Results,
+    Admin, AdminCall, Command, EngineVersion, Group, Layers, ModelStage, Plan, PlanCell, Ready,
+    Results,
 };
 
 /// The distinct batch sizes and input lengths of some latency cells, each

@@ -97,6 +97,10 @@ pub struct Group {
     pub line: Option<usize>,
     pub launch: Command,
     pub ready: Option<Ready>,
+    /// The engine profile's admin calls against this group's server (none
+    /// for a group that runs no server).
+    #[serde(default)]
+    pub admin: Admin,
     pub results: Option<Results>,
     pub model_dir: ModelStage,
     /// Parallel sizes, for reports.
@@ -135,6 +139,24 @@ pub struct Ready {
     pub url: String,
     pub log: Option<String>,
     pub timeout_s: f64,
+}
+
+/// The admin calls a server group may make (`admin:` of the engine
+/// profile), with full URLs; an absent call is never made.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Admin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_cache: Option<AdminCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_profile: Option<AdminCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_profile: Option<AdminCall>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct AdminCall {
+    pub method: crate::config::engine::HttpMethod,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -190,13 +190,16 @@ pub fn cell_timeout(group: &Group) -> Duration {
     Duration::from_secs_f64(s.max(0.001))
 }
 
-/// The last non-empty line of a log, shortened, for an error message.
-pub fn last_line(log: &str) -> String {
-    log.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(300)
-        .collect()
+/// Append `line` to a log (a group's server.log) so a warning shown on the
+/// terminal is in the log too. Logs are opened in append mode by the
+/// processes writing them, so the line lands whole between theirs.
+pub fn note_in_log(path: &camino::Utf8Path, line: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(format!("{line}\n").as_bytes());
+    }
 }

@@ -3,7 +3,11 @@
 //! numbers come from its JSON line; skipped combinations come from the
 //! printed `skipping (...)` lines. When the process fails part-way, the cell
 //! it failed on gets the failure's status, larger batch sizes of the same
-//! length are pruned after an OOM, and the rest run in a new process.
+//! length are pruned after an OOM, and the rest run in a new process. A
+//! process that measured nothing is retried (`startup_retries`) unless its
+//! log shows a failure a retry cannot change (not enough memory to load,
+//! missing module, bad argument, program not found). Failure messages carry
+//! the engine's own error line.
 
 use std::time::Instant;
 
@@ -12,10 +16,11 @@ use camino::Utf8Path;
 use crate::Error;
 use crate::exec::{CmdOutcome, Spec, run_cmd};
 use crate::parse::one_batch::{self, Combos, Entry};
+use crate::parse::{Failure, FailureClass};
 use crate::plan::{Group, PlanCell};
 use crate::record::{Status, Utilisation, fill_latency, fill_skipped};
 
-use super::context::{Ctx, cell_timeout, last_line, now};
+use super::context::{Ctx, cell_timeout, now};
 use super::files::{read_from, size_of};
 use super::profile::{Phase, replace_lists};
 use super::progress::Event;
@@ -66,22 +71,30 @@ pub fn run_group(
         }
         remaining.retain(|c| !batch.iter().any(|b| b.id == c.id));
         if launch.failed_to_start(!entries.is_empty()) {
-            // Nothing ran: retry the same cells (startup_retries), then fail them all.
+            // Nothing ran: retry the same cells (startup_retries) unless a
+            // retry cannot help, then fail them all with the cause.
+            let failure = launch.failure();
+            let what = match launch.outcome {
+                CmdOutcome::Exited(s) => format!("one_batch failed to start ({s})"),
+                _ => "one_batch failed to start".to_string(),
+            };
+            let msg = failure.message(&what);
             startup_failures += 1;
-            if startup_failures <= ctx.opts.startup_retries {
-                ctx.event(Event::Warn(format!(
-                    "group {}: one_batch failed to start; retrying",
-                    group.id
-                )));
+            if !failure.class.permanent() && startup_failures <= ctx.opts.startup_retries {
+                ctx.event(Event::Warn(format!("group {}: {msg}; retrying", group.id)));
                 remaining.splice(0..0, missing);
                 continue;
             }
-            let msg = format!("one_batch failed to start: {}", last_line(&launch.log));
+            let status = if failure.class == FailureClass::OutOfMemory {
+                Status::Oom
+            } else {
+                Status::StartupCrash
+            };
             for cell in missing {
                 ctx.finish(
                     group,
                     cell,
-                    Status::StartupCrash,
+                    status,
                     Some(msg.clone()),
                     launch.started,
                     |_| {},
@@ -111,6 +124,15 @@ impl Launch {
         matches!(self.outcome, CmdOutcome::Exited(s) if !s.success())
             && !produced_any
             && !one_batch::oom_in(&self.log)
+    }
+
+    /// Why the process failed, from its own part of the log.
+    fn failure(&self) -> Failure {
+        let code = match self.outcome {
+            CmdOutcome::Exited(s) => s.code(),
+            _ => None,
+        };
+        Failure::read(&self.log, code)
     }
 
     fn entries(&self, bszs: &[u64], seqs: &[u64], ol: u64) -> Vec<Entry> {
@@ -210,17 +232,25 @@ fn settle_missing<'a>(
             Status::CellTimeout,
             format!("one_batch ran past {:.0} s", after.as_secs_f64()),
         ),
-        _ if oom => (Status::Oom, "CUDA out of memory".to_string()),
+        _ if oom => (
+            Status::Oom,
+            launch
+                .failure()
+                .message_engine_hint("one_batch ran out of memory"),
+        ),
         CmdOutcome::Exited(s) if s.success() => (
             Status::ParseError,
             "one_batch exited 0 but wrote no result for this cell".to_string(),
         ),
-        CmdOutcome::Exited(s) if produced_any => {
-            (Status::ServerDied, format!("one_batch died ({s})"))
-        }
+        CmdOutcome::Exited(s) if produced_any => (
+            Status::ServerDied,
+            launch
+                .failure()
+                .message_engine_hint(&format!("one_batch died ({s})")),
+        ),
         CmdOutcome::Exited(s) => (
             Status::StartupCrash,
-            format!("one_batch failed ({s}): {}", last_line(&launch.log)),
+            launch.failure().message(&format!("one_batch failed ({s})")),
         ),
         CmdOutcome::Interrupted => unreachable!("handled above"),
     };

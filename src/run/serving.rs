@@ -1,19 +1,24 @@
 //! Serving mode: a group is one server. Launch it, wait until it is ready,
-//! then for each cell flush the server's cache and run the client
-//! `repeats` times, keeping the repeat the selection rule picks. A server
-//! that fails to start is retried (`startup_retries`); a server that dies or
-//! hangs is relaunched for the cells after the one it failed.
+//! then for each cell flush the server's cache (the engine profile's
+//! `admin.flush_cache`, when it has one) and run the client `repeats` times,
+//! keeping the repeat the selection rule picks. A server that fails to start
+//! is retried (`startup_retries`) unless its log shows a failure a retry
+//! cannot change (out of memory, missing module, bad argument, program not
+//! found); a server that dies or hangs is relaunched for the cells after the
+//! one it failed. Failure messages carry the engine's own error line.
 
 use std::time::Duration;
 
 use crate::Error;
+use crate::config::engine::HttpMethod;
 use crate::exec::ready::Url;
 use crate::exec::{self, Child, CmdOutcome, Readiness, ReadyCheck, Spec, wait_ready};
 use crate::parse::serving::{ServingResult, parse_output_file};
-use crate::plan::{Group, PlanCell};
+use crate::parse::{Failure, FailureClass};
+use crate::plan::{AdminCall, Group, PlanCell};
 use crate::record::{Status, Utilisation, fill_latency, fill_serving};
 
-use super::context::{Ctx, cell_timeout, last_line, now};
+use super::context::{Ctx, cell_timeout, note_in_log, now};
 use super::files::{read_from, size_of};
 use super::progress::Event;
 
@@ -36,9 +41,13 @@ pub fn run_group(
                 remaining = serve(ctx, group, &mut server, remaining, util)?;
                 shut_down(ctx, group, &mut server)?;
             }
-            Start::Failed(status, msg) => {
+            Start::Failed {
+                status,
+                msg,
+                permanent,
+            } => {
                 start_failures += 1;
-                if start_failures <= ctx.opts.startup_retries {
+                if !permanent && start_failures <= ctx.opts.startup_retries {
                     ctx.event(Event::Warn(format!("group {}: {msg}; retrying", group.id)));
                     continue;
                 }
@@ -54,8 +63,23 @@ pub fn run_group(
 
 enum Start {
     Up(Child),
-    Failed(Status, String),
+    /// Not started; `permanent`: a retry would fail the same way.
+    Failed {
+        status: Status,
+        msg: String,
+        permanent: bool,
+    },
     Interrupted,
+}
+
+impl Start {
+    fn failed(status: Status, msg: String, permanent: bool) -> Start {
+        Start::Failed {
+            status,
+            msg,
+            permanent,
+        }
+    }
 }
 
 fn host_port(group: &Group) -> (String, u16) {
@@ -74,10 +98,12 @@ fn host_port(group: &Group) -> (String, u16) {
 }
 
 /// Profile each cell once per phase: a server launched under Nsight Systems
-/// per pass, the profiler range opened with `POST /start_profile` before the
-/// client and closed with `/stop_profile` after it, then the server stopped
-/// so nsys writes `<phase>_<cell>_<deploy>_<backend>.nsys-rep` and `.sqlite`.
-/// The cell is recorded from its last pass.
+/// per pass, the profiler range opened with the profile's
+/// `admin.start_profile` before the client and closed with `stop_profile`
+/// after it, then the server stopped so nsys writes
+/// `<phase>_<cell>_<deploy>_<backend>.nsys-rep` and `.sqlite`. The cell is
+/// recorded from its last pass. An engine without `start_profile` never
+/// opens the range: that is said once per group.
 fn run_profiled(
     ctx: &mut Ctx,
     group: &Group,
@@ -90,6 +116,16 @@ fn run_profiled(
         context: format!("cannot create {dir}"),
         source,
     })?;
+    if group.admin.start_profile.is_none() {
+        warn_in_log(
+            ctx,
+            group,
+            format!(
+                "engine profile `{}` has no admin.start_profile: the CUDA profiler range nsys captures is never opened, so the profiles of this group hold no kernels",
+                group.engine
+            ),
+        );
+    }
     for cell in todo {
         // The plan built each pass's nsys command (`matrix plan --profile`).
         let passes: Vec<_> = cell
@@ -104,17 +140,16 @@ fn run_profiled(
             }
             let mut server = match start_server(ctx, group, argv)? {
                 Start::Up(server) => server,
-                Start::Failed(status, msg) => {
+                Start::Failed { status, msg, .. } => {
                     ctx.finish(group, cell, status, Some(msg), now(), |_| {})?;
                     break;
                 }
                 Start::Interrupted => return Ok(()),
             };
-            post(
-                group,
-                "/start_profile",
-                &super::profile::start_profile_body(phase),
-            );
+            if let Some(call) = &group.admin.start_profile {
+                let body = super::profile::start_profile_body(phase);
+                admin_call(ctx, group, "start_profile", call, &body, &cell.id);
+            }
             let last = i + 1 == passes.len();
             let rest = if last {
                 serve(ctx, group, &mut server, vec![cell], util)?
@@ -124,7 +159,9 @@ fn run_profiled(
             if !last {
                 drive_client(ctx, group, cell)?;
             }
-            post(group, "/stop_profile", "{}");
+            if let Some(call) = &group.admin.stop_profile {
+                admin_call(ctx, group, "stop_profile", call, "{}", &cell.id);
+            }
             shut_down(ctx, group, &mut server)?;
             if !rest.is_empty() {
                 break; // the server died before the cell ran; not recorded, a resume retries it
@@ -163,13 +200,42 @@ fn spec_output_file(argv: &[String]) -> Option<usize> {
         .filter(|i| *i < argv.len())
 }
 
-/// POST a JSON body to the group's server; failures only warn in the log
-/// (a server without profiling support still serves the cell).
-fn post(group: &Group, path: &str, body: &str) {
-    let (host, port) = host_port(group);
-    if let Ok(url) = Url::parse(&format!("http://{host}:{port}{path}")) {
-        let _ = url.post_json(body, Duration::from_secs(30));
-    }
+/// One admin call of the engine profile before or around `cell`. The cell
+/// still runs when it fails (a warm cache or a missing profile range does
+/// not stop the measurement), but the failure is never dropped: a warning on
+/// the terminal and a line in the group's server.log, naming the call, its
+/// URL and what went wrong.
+fn admin_call(ctx: &mut Ctx, group: &Group, name: &str, call: &AdminCall, body: &str, cell: &str) {
+    let t = std::time::Instant::now();
+    let timeout = Duration::from_secs(30);
+    let answer = Url::parse(&call.url).map(|u| match call.method {
+        HttpMethod::Get => u.get_status(timeout),
+        HttpMethod::Post => u.post_json(body, timeout),
+    });
+    ctx.counts.busy += t.elapsed();
+    let problem = match answer {
+        Ok(Some(code)) if (200..300).contains(&code) => return,
+        Ok(Some(code)) => format!("HTTP {code}"),
+        Ok(None) => "no answer (refused, reset or timed out)".to_string(),
+        Err(e) => e.to_string(),
+    };
+    warn_in_log(
+        ctx,
+        group,
+        format!(
+            "group {}: admin call {name} ({} {}) for cell {cell} failed: {problem}",
+            group.id, call.method, call.url
+        ),
+    );
+}
+
+/// A warning on the terminal and in the group's server.log.
+fn warn_in_log(ctx: &mut Ctx, group: &Group, msg: String) {
+    note_in_log(
+        &ctx.layout.server_log(&group.id),
+        &format!("matrix: warning: {msg}"),
+    );
+    ctx.event(Event::Warn(msg));
 }
 
 /// Launch the server (`argv`: the group's, or it wrapped in nsys) and wait
@@ -177,7 +243,8 @@ fn post(group: &Group, path: &str, body: &str) {
 fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, Error> {
     let (host, port) = host_port(group);
     if let Err(e) = exec::check_port_free(&host, port) {
-        return Ok(Start::Failed(Status::StartupCrash, e.to_string()));
+        // Someone else's server: it may be gone by the retry.
+        return Ok(Start::failed(Status::StartupCrash, e.to_string(), false));
     }
     ctx.event(Event::Phase {
         id: group.id.clone(),
@@ -188,11 +255,20 @@ fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, 
         .envs(&group.launch.env)
         .cpus(group.launch.cpus.as_deref());
     ctx.executed(group, None, crate::record::Role::Launch, &spec)?;
+    let log_at = size_of(&log);
     let started = now();
     let mut server = match Child::spawn(&spec) {
         Ok(s) => s,
-        // A program that cannot start (not installed) fails this group, not the sweep.
-        Err(e) => return Ok(Start::Failed(Status::StartupCrash, e.to_string())),
+        // A program that cannot start (not installed) fails this group, not
+        // the sweep, and fails the same way on a retry.
+        Err(e) => {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            let hint = FailureClass::NotFound.hint().unwrap_or_default();
+            let msg = format!("{e}{cause}; hint: {hint}");
+            return Ok(Start::failed(Status::StartupCrash, msg, true));
+        }
     };
     ctx.counts.launches += 1;
     let ready = group.ready.as_ref();
@@ -206,11 +282,19 @@ fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, 
     }
     let outcome = wait_ready(&mut server, &check, ctx.stop)?;
     ctx.counts.busy += started.1.elapsed();
-    let failed = |status, msg: String, server: &mut Child, ctx: &mut Ctx| -> Result<Start, Error> {
+    let failed = |status,
+                  msg: String,
+                  permanent,
+                  server: &mut Child,
+                  ctx: &mut Ctx|
+     -> Result<Start, Error> {
         server.stop(ctx.opts.grace)?;
         let _ = exec::wait_port_free(&host, port, Duration::from_secs(30));
-        Ok(Start::Failed(status, msg))
+        Ok(Start::failed(status, msg, permanent))
     };
+    // This launch's part of the log (server.log is appended to across
+    // launches), its last lines.
+    let own_tail = || last_lines(&read_from(&log, log_at), exec::ready::TAIL_LINES);
     match outcome {
         Readiness::Ready { after } => {
             ctx.event(Event::Ready {
@@ -219,34 +303,28 @@ fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, 
             });
             Ok(Start::Up(server))
         }
-        Readiness::Exited { status, log_tail } => {
-            let kind = if crate::parse::oom_in(&log_tail) {
+        Readiness::Exited { status, .. } => {
+            let f = Failure::read(&own_tail(), status.code());
+            let kind = if f.class == FailureClass::OutOfMemory {
                 Status::Oom
             } else {
                 Status::StartupCrash
             };
-            failed(
-                kind,
-                format!(
-                    "server exited while starting ({status}): {}",
-                    last_line(&log_tail)
-                ),
-                &mut server,
-                ctx,
-            )
+            let msg = f.message(&format!("server exited while starting ({status})"));
+            failed(kind, msg, f.class.permanent(), &mut server, ctx)
         }
         Readiness::TimedOut { .. } => failed(
             Status::StartupTimeout,
             format!("server not ready after {:.0} s", timeout.as_secs_f64()),
+            false,
             &mut server,
             ctx,
         ),
-        Readiness::Oom { log_tail } => failed(
-            Status::Oom,
-            format!("out of memory while starting: {}", last_line(&log_tail)),
-            &mut server,
-            ctx,
-        ),
+        Readiness::Oom { .. } => {
+            let f = Failure::read(&own_tail(), None);
+            let msg = f.message("out of memory while starting");
+            failed(Status::Oom, msg, true, &mut server, ctx)
+        }
         Readiness::Interrupted => {
             server.stop(ctx.opts.grace)?;
             Ok(Start::Interrupted)
@@ -293,9 +371,9 @@ fn serve<'a>(
             id: cell.id.clone(),
             label: label(cell),
         });
-        let t = std::time::Instant::now();
-        flush_cache(group);
-        ctx.counts.busy += t.elapsed();
+        if let Some(call) = &group.admin.flush_cache {
+            admin_call(ctx, group, "flush_cache", call, "{}", &cell.id);
+        }
         match run_cell(ctx, group, cell, server, util)? {
             CellEnd::Next => {}
             CellEnd::Relaunch => return Ok(cells[i + 1..].to_vec()),
@@ -364,8 +442,9 @@ fn run_cell(
                     .try_wait()?
                     .map(|s| s.to_string())
                     .unwrap_or_default();
-                let tail = last_line(&exec::log_tail(server.log_path(), 20));
-                let msg = format!("the server died during the cell ({status}): {tail}");
+                let tail = exec::log_tail(server.log_path(), exec::ready::TAIL_LINES);
+                let msg = Failure::read(&tail, None)
+                    .message_engine_hint(&format!("the server died during the cell ({status})"));
                 ctx.finish(group, cell, Status::ServerDied, Some(msg), started, |_| {})?;
                 return Ok(CellEnd::Relaunch);
             }
@@ -387,15 +466,9 @@ fn run_cell(
                 } else {
                     (Status::ClientError, "the client failed")
                 };
-                let tail = last_line(&exec::log_tail(log.as_std_path(), 20));
-                ctx.finish(
-                    group,
-                    cell,
-                    status,
-                    Some(format!("{what} ({s}): {tail}")),
-                    started,
-                    |_| {},
-                )?;
+                let tail = exec::log_tail(log.as_std_path(), exec::ready::TAIL_LINES);
+                let msg = Failure::read(&tail, None).message_engine_hint(&format!("{what} ({s})"));
+                ctx.finish(group, cell, status, Some(msg), started, |_| {})?;
                 return Ok(if died {
                     CellEnd::Relaunch
                 } else {
@@ -549,12 +622,10 @@ pub fn metric_known(name: &str) -> bool {
             .is_some_and(|(s, r)| stats.contains(&s) && series.contains(&r))
 }
 
-/// Clear the radix cache between cells so each starts cold.
-fn flush_cache(group: &Group) {
-    let (host, port) = host_port(group);
-    if let Ok(url) = Url::parse(&format!("http://{host}:{port}/flush_cache")) {
-        let _ = url.get_status(Duration::from_secs(10));
-    }
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(n)..].join("\n")
 }
 
 /// Does the server still answer its readiness URL?
