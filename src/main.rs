@@ -105,7 +105,8 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
             results_dir: root.join("results"),
         },
         None => {
-            let mut plan = matrix::app::plan(&plan_input(root, a.input.clone()), profile.as_deref())?;
+            let mut plan =
+                matrix::app::plan(&plan_input(root, a.input.clone()), profile.as_deref())?;
             // Run ids have one-second resolution: a second run started in the
             // same second as the last waits for the next id rather than fail.
             for _ in 0..3 {
