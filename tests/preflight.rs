@@ -15,8 +15,17 @@ fn refused(p: &Project, name: &str, cmd: assert_cmd::Command) -> String {
         !p.path().join("results").exists(),
         "{name}: results/ written: stderr={stderr}"
     );
-    redactions(p.path()).bind(|| insta::assert_snapshot!(name, stderr));
+    settings(p).bind(|| insta::assert_snapshot!(name, stderr));
     stderr
+}
+
+/// The shared redactions, plus group and cell ids (group ids hash the run
+/// folder's path).
+fn settings(p: &Project) -> insta::Settings {
+    let mut s = redactions(p.path());
+    s.add_filter(r"\bg[0-9a-f]{12}\b", "[GROUP]");
+    s.add_filter(r"\bc[0-9a-f]{12}\b", "[CELL]");
+    s
 }
 
 /// An executable script `bin/<name>` in the project; returns bin/.
@@ -65,7 +74,10 @@ fn no_conf_folder_names_root_and_matrix_root() {
         let (code, _, stderr) = output(cmd);
         assert_eq!(code, 2, "{sub:?}: {stderr}");
         assert!(stderr.contains("no conf/ found in"), "{sub:?}: {stderr}");
-        assert!(!empty.path().join("results").exists(), "{sub:?} wrote results/");
+        assert!(
+            !empty.path().join("results").exists(),
+            "{sub:?} wrote results/"
+        );
     }
     // --root pointing at a folder without conf/ is refused the same way.
     refused(
@@ -80,7 +92,9 @@ fn engine_module_not_importable_names_module_and_engine_sim() {
     let p = Project::new();
     // An interpreter in which no module is importable.
     let bin = script(&p, "python3", "exit 1");
-    let mut cmd = p.matrix(&["run", "--engine", "sglang", "--model", "qwen", "--mconf", "2l", "--deploy", "tp1"]);
+    let mut cmd = p.matrix(&[
+        "run", "--engine", "sglang", "--model", "qwen", "--mconf", "2l", "--deploy", "tp1",
+    ]);
     cmd.env("PATH", path_with(&bin));
     let err = refused(&p, "engine_module_missing", cmd);
     assert!(err.contains("sglang.benchmark.one_batch"), "{err}");
@@ -92,7 +106,8 @@ fn engine_interpreter_not_on_path() {
     let p = Project::new();
     let empty = p.path().join("emptybin");
     std::fs::create_dir_all(&empty).unwrap();
-    let mut cmd = p.matrix(&["run", "--engine", "vllm", "--model", "qwen", "--mconf", "2l", "--mode", "serving", "--deploy", "tp1"]);
+    let m = serving_matrix(&p, "qwen", "random-ids");
+    let mut cmd = p.matrix(&["run", "--engine", "vllm", "--matrix", m]);
     cmd.env("PATH", empty.display().to_string());
     let err = refused(&p, "engine_program_not_on_path", cmd);
     assert!(err.contains("python3 is not on PATH"), "{err}");
@@ -103,7 +118,19 @@ fn profile_without_nsys_on_path() {
     let p = Project::new();
     let empty = p.path().join("emptybin");
     std::fs::create_dir_all(&empty).unwrap();
-    let mut cmd = p.matrix(&["run", "--engine", "sim", "--model", "qwen", "--mconf", "2l", "--deploy", "tp1", "--profile", "decode"]);
+    let mut cmd = p.matrix(&[
+        "run",
+        "--engine",
+        "sim",
+        "--model",
+        "qwen",
+        "--mconf",
+        "2l",
+        "--deploy",
+        "tp1",
+        "--profile",
+        "decode",
+    ]);
     cmd.env("PATH", empty.display().to_string());
     refused(&p, "no_nsys", cmd);
 }
@@ -112,13 +139,30 @@ fn profile_without_nsys_on_path() {
 fn plan_profile_shows_the_nsys_command_of_each_pass() {
     let p = Project::new();
     p.write("bsz_seq.csv", "1,2;16\n");
-    let args = ["plan", "--engine", "sim", "--model", "qwen", "--mconf", "2l", "--deploy", "tp1", "--bsz-seq", "bsz_seq.csv", "--profile", "both"];
+    let args = [
+        "plan",
+        "--engine",
+        "sim",
+        "--model",
+        "qwen",
+        "--mconf",
+        "2l",
+        "--deploy",
+        "tp1",
+        "--bsz-seq",
+        "bsz_seq.csv",
+        "--profile",
+        "both",
+    ];
     let (code, text, err) = output(p.matrix(&args));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("profile: prefill, decode"), "{text}");
     let passes: Vec<&str> = text
         .lines()
-        .filter(|l| l.trim_start().starts_with("profile prefill:") || l.trim_start().starts_with("profile decode:"))
+        .filter(|l| {
+            l.trim_start().starts_with("profile prefill:")
+                || l.trim_start().starts_with("profile decode:")
+        })
         .collect();
     assert_eq!(passes.len(), 4, "2 cells x 2 phases: {text}");
     let (code, json, err) = output(p.matrix(&[&args[..], &["--json"]].concat()));
@@ -133,10 +177,22 @@ fn plan_profile_shows_the_nsys_command_of_each_pass() {
         .collect();
     assert_eq!(cell["profile"][1]["phase"], "decode");
     assert_eq!(argv[..2], ["nsys", "profile"]);
-    let base = format!("qwen_profile/{}/decode_bsz1_seq16_tp1_none", plan["run_id"].as_str().unwrap());
+    let base = format!(
+        "qwen_profile/{}/decode_bsz1_seq16_tp1_none",
+        plan["run_id"].as_str().unwrap()
+    );
     assert!(argv.iter().any(|a| a.ends_with(&base)), "{argv:?}");
     let tail = &argv[argv.len() - 5..];
-    assert_eq!(tail, ["--profile", "--profile-activities", "CUDA_PROFILER", "--profile-stage", "decode"]);
+    assert_eq!(
+        tail,
+        [
+            "--profile",
+            "--profile-activities",
+            "CUDA_PROFILER",
+            "--profile-stage",
+            "decode"
+        ]
+    );
     // Without --profile the plan carries no passes.
     let (_, json, _) = output(p.matrix(&[&args[..args.len() - 2], &["--json"]].concat()));
     assert!(!json.contains("\"profile\""), "{json}");
@@ -157,12 +213,35 @@ fn run_profile_executes_the_planned_nsys_commands_and_records_them() {
         ),
     );
     p.write("bsz_seq.csv", "1;16\n");
-    let mut cmd = p.matrix(&["run", "--engine", "sim", "--model", "qwen", "--mconf", "2l", "--deploy", "tp1", "--bsz-seq", "bsz_seq.csv", "--set", "output_len=4", "--profile", "decode", "--quiet"]);
-    cmd.env("PATH", path_with(&bin)).env("MATRIX_SIM_TIME_SCALE", "0.001");
+    let mut cmd = p.matrix(&[
+        "run",
+        "--engine",
+        "sim",
+        "--model",
+        "qwen",
+        "--mconf",
+        "2l",
+        "--deploy",
+        "tp1",
+        "--bsz-seq",
+        "bsz_seq.csv",
+        "--set",
+        "output_len=4",
+        "--profile",
+        "decode",
+        "--quiet",
+    ]);
+    cmd.env("PATH", path_with(&bin))
+        .env("MATRIX_SIM_TIME_SCALE", "0.001");
     let (code, _, err) = output(cmd);
     assert_eq!(code, 0, "{err}");
     let raw = p.path().join("results/raw_output");
-    let run = std::fs::read_dir(&raw).unwrap().next().unwrap().unwrap().path();
+    let run = std::fs::read_dir(&raw)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     let planned: Vec<String> = manifest["plan"]["groups"][0]["cells"][0]["profile"][0]["argv"]
@@ -172,7 +251,11 @@ fn run_profile_executes_the_planned_nsys_commands_and_records_them() {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     let ran = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(ran.lines().collect::<Vec<_>>(), [planned[1..].join(" ")], "ran what was planned");
+    assert_eq!(
+        ran.lines().collect::<Vec<_>>(),
+        [planned[1..].join(" ")],
+        "ran what was planned"
+    );
 }
 
 #[test]
@@ -180,8 +263,15 @@ fn missing_tokenizer_is_caught_by_plan() {
     let p = Project::new();
     model_without_tokenizer(&p);
     let m = serving_matrix(&p, "notok", "random");
-    let err = refused(&p, "tokenizer_missing", p.matrix(&["plan", "--engine", "sim", "--matrix", m]));
-    assert!(err.contains("tokenizer.json") && err.contains("model_conf/notok/"), "{err}");
+    let err = refused(
+        &p,
+        "tokenizer_missing",
+        p.matrix(&["plan", "--engine", "sim", "--matrix", m]),
+    );
+    assert!(
+        err.contains("tokenizer.json") && err.contains("model_conf/notok/"),
+        "{err}"
+    );
     // `run` refuses the same way, before any run folder exists.
     let (code, _, _) = output(p.matrix(&["run", "--engine", "sim", "--matrix", m]));
     assert_eq!(code, 2);
@@ -199,13 +289,17 @@ fn port_in_use_names_port_group_and_set() {
     let port = holder.local_addr().unwrap().port();
     let m = serving_matrix(&p, "qwen", "random-ids");
     let set = format!("run.port={port}");
-    let (code, _, err) = output(p.matrix(&["run", "--engine", "sim", "--matrix", m, "--set", &set]));
+    let (code, _, err) =
+        output(p.matrix(&["run", "--engine", "sim", "--matrix", m, "--set", &set]));
     assert_eq!(code, 2, "{err}");
     assert!(!p.path().join("results").exists(), "results/ written");
-    assert!(err.contains(&format!("port {port} on 127.0.0.1 is already in use")), "{err}");
+    assert!(
+        err.contains(&format!("port {port} on 127.0.0.1 is already in use")),
+        "{err}"
+    );
     assert!(err.contains("--set run.port="), "{err}");
     let err = err.replace(&port.to_string(), "[PORT]");
-    redactions(p.path()).bind(|| insta::assert_snapshot!("port_in_use", err));
+    settings(&p).bind(|| insta::assert_snapshot!("port_in_use", err));
     drop(holder);
 }
 
@@ -215,11 +309,25 @@ fn model_too_large_for_the_simulated_gpu() {
     let err = refused(
         &p,
         "sim_no_memory",
-        p.matrix(&["plan", "--engine", "sim", "--model", "llama", "--mconf", "8b", "--deploy", "tp1", "--set", "mem_fraction_static=0.05"]),
+        p.matrix(&[
+            "plan",
+            "--engine",
+            "sim",
+            "--model",
+            "llama",
+            "--mconf",
+            "8b",
+            "--deploy",
+            "tp1",
+            "--set",
+            "mem_fraction_static=0.05",
+        ]),
     );
     assert!(err.contains("not enough memory"), "{err}");
     // The same cells with room plan fine.
-    let (code, _, err) = output(p.matrix(&["plan", "--engine", "sim", "--model", "llama", "--mconf", "8b", "--deploy", "tp1"]));
+    let (code, _, err) = output(p.matrix(&[
+        "plan", "--engine", "sim", "--model", "llama", "--mconf", "8b", "--deploy", "tp1",
+    ]));
     assert_eq!(code, 0, "{err}");
 }
 
@@ -228,13 +336,32 @@ fn model_too_large_for_a_real_engine_is_a_warning_with_numbers() {
     let p = Project::new();
     // An interpreter that has every module (and runs nothing).
     let bin = script(&p, "python3", "exit 0");
-    let mut cmd = p.matrix(&["run", "--engine", "sglang", "--model", "llama", "--mconf", "8b", "--deploy", "tp1", "--gpu", "h100", "--set", "mem_fraction_static=0.05", "--startup-retries", "0"]);
+    let mut cmd = p.matrix(&[
+        "run",
+        "--engine",
+        "sglang",
+        "--model",
+        "llama",
+        "--mconf",
+        "8b",
+        "--deploy",
+        "tp1",
+        "--gpu",
+        "h100",
+        "--set",
+        "mem_fraction_static=0.05",
+        "--startup-retries",
+        "0",
+    ]);
     cmd.env("PATH", path_with(&bin));
     let (_, _, err) = output(cmd);
     let warning = err
         .lines()
         .find(|l| l.contains("not enough memory"))
         .unwrap_or_else(|| panic!("no memory warning: {err}"));
-    assert!(warning.contains("1 x h100") && warning.contains("mem_fraction_static 0.05"), "{warning}");
+    assert!(
+        warning.contains("1 x h100") && warning.contains("mem_fraction_static 0.05"),
+        "{warning}"
+    );
     assert!(warning.contains(" GB"), "names the numbers: {warning}");
 }

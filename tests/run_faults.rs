@@ -156,10 +156,10 @@ fn server_hang_mid_request_is_cell_timeout() {
     p.assert_no_leftovers();
 }
 
-/// Someone else's server holds the port: every cell is `startup_crash`
-/// naming the port, nothing of ours is launched, and theirs survives.
+/// Someone else's server holds the port: pre-flight refuses the run (exit
+/// 2, naming the port), nothing is written or launched, and theirs survives.
 #[test]
-fn port_in_use_is_startup_crash_and_the_holder_survives() {
+fn port_in_use_is_refused_before_the_run_and_the_holder_survives() {
     let p = RunProject::new();
     let model = p.path().join("model_conf/qwen/config_2l.json");
     let mut other = std::process::Command::new(assert_cmd::cargo::cargo_bin("matrix"));
@@ -174,19 +174,18 @@ fn port_in_use_is_startup_crash_and_the_holder_survives() {
     let up = run_support::wait_for(Duration::from_secs(10), || p.port_busy());
     assert!(up, "the other server did not bind its port");
 
-    let (out, rows) = run_fault(&p, "jitter=1", &[4], &[]);
+    p.write("matrices/fault.yaml", &fault_matrix("jitter=1", &[4]));
+    let out = p.run(&["--matrix", "matrices/fault.yaml", "--mconf", "2l"]);
     let alive = other.try_wait().unwrap().is_none();
     let _ = other.kill();
     let _ = other.wait();
-    assert_eq!(out.code, 1, "{}", out.text());
-    for r in &rows {
-        assert_eq!(r["status"], "startup_crash", "{r:#?}");
-        assert!(
-            r["error"].contains(&p.port.to_string()),
-            "message names the port: {}",
-            r["error"]
-        );
-    }
+    assert_eq!(out.code, 2, "{}", out.text());
+    assert!(
+        out.text().contains(&format!("port {} ", p.port)),
+        "message names the port: {}",
+        out.text()
+    );
+    assert!(!p.results().exists(), "no run folder, no CSV");
     assert_eq!(launches(&p), 0, "nothing launched onto a busy port");
     assert!(alive, "the run killed a process that was not its own");
     p.assert_no_leftovers();

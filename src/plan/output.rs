@@ -62,7 +62,11 @@ pub fn render(plan: &Plan) -> String {
         );
     }
     if let Some(phases) = &plan.profile {
-        let _ = writeln!(s, "profile: {} (Nsight Systems, one pass per phase)", phases.join(", "));
+        let _ = writeln!(
+            s,
+            "profile: {} (Nsight Systems, one pass per phase)",
+            phases.join(", ")
+        );
     }
     for w in &plan.warnings {
         let _ = writeln!(s, "warning: {w}");

@@ -75,7 +75,8 @@ impl PreflightError {
                 "install {engine} for `{py}` (the interpreter is `vars.python` of conf/engine/{engine}.yaml), or run on the simulator with `--engine sim` (no GPU needed)"
             ),
             PreflightError::Program { program, .. } => format!(
-                "put `{program}` on PATH, or run on the simulator with `--engine sim` (no GPU needed)"
+                "put `{}` on PATH, or run on the simulator with `--engine sim` (no GPU needed)",
+                program.split(' ').next().unwrap_or(program)
             ),
             PreflightError::NoNsys => "install Nsight Systems and put `nsys` on PATH, or run without --profile (`matrix plan --profile ...` shows the nsys command lines)".into(),
             PreflightError::PortInUse { .. } => "stop whatever listens there, or give the servers another port: --set run.port=N".into(),
@@ -268,7 +269,10 @@ fn who(g: &Group, cell: &str, argv: &[String]) -> String {
         .cloned()
         .collect::<Vec<_>>()
         .join(" ");
-    format!("the client `{program}` of cell {cell} (group {g_id})", g_id = g.id)
+    format!(
+        "the client `{program}` of cell {cell} (group {g_id})",
+        g_id = g.id
+    )
 }
 
 fn shown(root: &Utf8Path, p: &Utf8Path) -> String {
@@ -313,7 +317,11 @@ fn check_programs(plan: &Plan) -> Result<(), PreflightError> {
     Ok(())
 }
 
-fn check_program(engine: &str, role: &'static str, (prog, module): &Program) -> Result<(), PreflightError> {
+fn check_program(
+    engine: &str,
+    role: &'static str,
+    (prog, module): &Program,
+) -> Result<(), PreflightError> {
     let fail = |problem: String, python: Option<String>| PreflightError::Program {
         engine: engine.to_string(),
         role,
@@ -416,7 +424,13 @@ mod tests {
     fn program_and_module_of_an_argv() {
         let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            program_of(&argv(&["python3", "-m", "sglang.launch_server", "--port", "1"])),
+            program_of(&argv(&[
+                "python3",
+                "-m",
+                "sglang.launch_server",
+                "--port",
+                "1"
+            ])),
             Some(("python3".into(), Some("sglang.launch_server".into())))
         );
         assert_eq!(

@@ -132,9 +132,7 @@ pub fn profile_dir(plan: &Plan, model: &str) -> Utf8PathBuf {
         .parent()
         .and_then(Utf8Path::parent)
         .unwrap_or(run_dir);
-    results
-        .join(format!("{model}_profile"))
-        .join(&plan.run_id)
+    results.join(format!("{model}_profile")).join(&plan.run_id)
 }
 
 /// Give every cell of the plan its profile passes (one per phase, in
