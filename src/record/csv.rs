@@ -219,10 +219,12 @@ impl CsvRow {
         r.set_opt("deploy", group.layers.deploy.as_ref());
         r.set_opt("backend", group.layers.backend.as_ref());
         r.set_opt("optional", group.layers.optional.as_ref());
-        r.set("tp", group.tp);
-        r.set("ep", group.ep);
-        r.set("dp", group.dp);
-        r.set("nnodes", group.nnodes);
+        // Read back from the group's launch argv at plan time (empty when
+        // unreadable); see `plan::columns`.
+        r.set_opt("tp", group.tp);
+        r.set_opt("ep", group.ep);
+        r.set_opt("dp", group.dp);
+        r.set_opt("nnodes", group.nnodes);
         for axis in schema.axes() {
             if let Some(v) = cell.axes.get(axis).or_else(|| cell.workload.get(axis)) {
                 r.set(axis, value_text(v));
