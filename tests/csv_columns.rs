@@ -163,14 +163,17 @@ fn serving_rows_restate_the_server_argv() {
         "workload.output_len=4",
         "--set",
         "workload.num_prompts=2",
-        "--only",
-        "request_rate=inf",
     ]);
     assert_eq!(out.code, 0, "{}", out.text());
     let id = p.only_run();
     let groups = check_rows(&p, &id);
     let values: Vec<String> = groups[0].1.iter().map(|(_, v)| v.clone()).collect();
     assert_eq!(values, ["8", "8", "8", "1"]);
+    // The load settings as the client ran them.
+    for r in p.rows(&id) {
+        assert_eq!(r["num_prompts"], "2", "{r:#?}");
+        assert_eq!(r["request_rate"], "inf", "{r:#?}");
+    }
 }
 
 fn plan_json(p: &RunProject, args: &[&str]) -> Value {

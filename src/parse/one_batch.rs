@@ -544,7 +544,7 @@ skipping (8, 1024, 2) due to max batch size limit
         assert_eq!(e[0].key(), (1, 1024, 2));
         // Output length 1: no decode line, no batch size, no guess.
         let no_decode = "Benchmark ...\nPrefill. latency: 0.1 s, throughput: 10.0 token/s\n\
-                         Total. latency: 0.1 s, throughput: 11.0 token/s\n";
+                         Total. latency: 0.1 s, throughput: 20.0 token/s\n";
         let err = parse_stdout(no_decode, "log", None).unwrap_err();
         assert!(err.to_string().contains("batch size is unknown"), "{err}");
         let one = Combos {

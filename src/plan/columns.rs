@@ -45,7 +45,7 @@ pub fn read(spec: &IndexMap<String, ColumnSpec>, argv: &[String]) -> IndexMap<St
 /// The value given to the last occurrence of any of `flags`, as argparse
 /// reads it: `--flag VALUE` or `--flag=VALUE`. `None`: no such flag;
 /// `Some(None)`: the flag ends the argv.
-fn last_value<'a>(argv: &'a [String], flags: &[String]) -> Option<Option<&'a str>> {
+pub fn last_value<'a>(argv: &'a [String], flags: &[String]) -> Option<Option<&'a str>> {
     let mut found = None;
     for (i, arg) in argv.iter().enumerate() {
         for f in flags {
