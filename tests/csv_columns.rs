@@ -207,6 +207,10 @@ fn vllm_expert_parallel_is_tp_times_dp() {
             "serving",
             "--deploy",
             "tp8ep8dp8",
+            "--set",
+            "workload.seq=16",
+            "--set",
+            "workload.num_prompts=2",
         ],
     );
     let g = &plan["groups"][0];
