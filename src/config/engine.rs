@@ -321,10 +321,13 @@ fn check_columns(
                 "flags are written as on the command line, e.g. --tp-size".into(),
             ));
         }
-        if switch == !c.flags.is_empty()
-            || (switch != !c.product.is_empty())
-            || (!switch && !c.off.is_empty())
-        {
+        let (has_flags, has_product) = (!c.flags.is_empty(), !c.product.is_empty());
+        let valid = if switch {
+            !has_flags && has_product
+        } else {
+            has_flags && !has_product && c.off.is_empty()
+        };
+        if !valid {
             return Err(fail(
                 format!("`columns.{name}` must give either `flags` or `on` (with `product`)"),
                 "e.g. `tp: {flags: [--tp-size], default: 1}` or \
