@@ -179,3 +179,54 @@ fn lists_must_come_together() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--input-len"), "{stderr}");
 }
+
+/// The printed results are attributed to the lists in one_batch's order;
+/// lists that do not fit the numbers are refused with the line named, and
+/// nothing is written to `-o`.
+#[test]
+fn lists_that_do_not_fit_the_printed_numbers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    let log = fixture("one_batch.stdout.txt");
+    let run = |bszs: &str| {
+        fail(&[
+            "--format",
+            "sglang-one-batch",
+            "--batch-size",
+            bszs,
+            "--input-len",
+            "1024",
+            "--output-len",
+            "128",
+            "-o",
+            out.to_str().unwrap(),
+            &log,
+        ])
+    };
+    // The right lists pass.
+    let good = ok(&[
+        "--format",
+        "sglang-one-batch",
+        "--batch-size",
+        "1,2,4",
+        "--input-len",
+        "1024",
+        "--output-len",
+        "128",
+        &log,
+    ]);
+    assert_eq!(good.lines().count(), 4, "{good}");
+    // Wrong order: the first result (batch 1, line 13) taken for batch 2.
+    let (code, stderr) = run("2,1,4");
+    assert_eq!(code, 2);
+    assert!(!out.exists(), "nothing half-way");
+    insta::assert_snapshot!("wrong_order", stderr);
+    // Batch size 2 left out: the second result (line 21) taken for batch 4.
+    let (code, stderr) = run("1,4");
+    assert_eq!(code, 2);
+    assert!(!out.exists(), "nothing half-way");
+    assert!(
+        stderr.contains("one_batch.stdout.txt:21: the result printed here is not (batch 4, input 1024, output 128), combination 2 of the lists"),
+        "{stderr}"
+    );
+}

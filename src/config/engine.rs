@@ -55,7 +55,38 @@ pub struct ProfileSpec {
     /// made.
     #[serde(default)]
     pub admin: AdminSpec,
+    /// Which launch flags carry the settings the CSV restates (`tp`, `ep`,
+    /// `dp`, `nnodes`) and the engine's default when none is given; the
+    /// columns are read back from the rendered argv (`plan::columns`).
+    #[serde(default)]
+    pub columns: IndexMap<String, ColumnSpec>,
     pub modes: IndexMap<String, ModeSpec>,
+}
+
+/// The CSV columns an engine profile may declare under `columns:`.
+pub const SETTING_COLUMNS: [&str; 4] = ["tp", "ep", "dp", "nnodes"];
+
+/// How one CSV column is read from a launch argv: the value of the last of
+/// `flags` (`--tp-size 4` or `--tp-size=4`), or, for a switch, the product
+/// of other columns when the last of `on`/`off` is an `on` flag. No flag
+/// at all: `default`, the engine's own default.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// Flags taking the value (aliases of one argparse option).
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// Bare flags that turn a switch on (`--enable-expert-parallel`).
+    #[serde(default)]
+    pub on: Vec<String>,
+    /// Bare flags that turn it off (`--no-enable-expert-parallel`).
+    #[serde(default)]
+    pub off: Vec<String>,
+    /// A switched-on column is the product of these (value-flag) columns.
+    #[serde(default)]
+    pub product: Vec<String>,
+    /// The engine's value when none of the flags is on the command line.
+    pub default: u64,
 }
 
 /// `admin:` of a profile: each call optional (`null` in a profile that
@@ -292,6 +323,7 @@ impl EngineProfile {
                 });
             }
         }
+        check_columns(&spec.columns, &|k: &str| origin_in(&files, k))?;
         Ok(EngineProfile {
             name: name.to_string(),
             spec,
@@ -330,6 +362,70 @@ impl EngineProfile {
     pub fn display(&self) -> &str {
         &self.files[0].display
     }
+}
+
+/// `columns:` names known columns; each reads one kind of flag; a switch
+/// multiplies value columns of the same profile.
+fn check_columns(
+    columns: &IndexMap<String, ColumnSpec>,
+    origin: &dyn Fn(&str) -> Origin,
+) -> Result<(), ConfigError> {
+    for (name, c) in columns {
+        let fail = |message: String, hint: String| ConfigError::Engine {
+            origin: origin(&format!("columns.{name}")),
+            message,
+            hint: Some(hint),
+        };
+        if !SETTING_COLUMNS.contains(&name.as_str()) {
+            return Err(fail(
+                format!("`columns.{name}` is not a CSV column read from the launch argv"),
+                format!(
+                    "columns that can be declared: {}",
+                    SETTING_COLUMNS.join(", ")
+                ),
+            ));
+        }
+        let switch = !c.on.is_empty();
+        let bad_flag = c
+            .flags
+            .iter()
+            .chain(&c.on)
+            .chain(&c.off)
+            .find(|f| !f.starts_with('-') || f.contains('='));
+        if let Some(f) = bad_flag {
+            return Err(fail(
+                format!("`columns.{name}` lists `{f}`, which is not a flag"),
+                "flags are written as on the command line, e.g. --tp-size".into(),
+            ));
+        }
+        let (has_flags, has_product) = (!c.flags.is_empty(), !c.product.is_empty());
+        let valid = if switch {
+            !has_flags && has_product
+        } else {
+            has_flags && !has_product && c.off.is_empty()
+        };
+        if !valid {
+            return Err(fail(
+                format!("`columns.{name}` must give either `flags` or `on` (with `product`)"),
+                "e.g. `tp: {flags: [--tp-size], default: 1}` or \
+                 `ep: {on: [--enable-expert-parallel], product: [tp, dp], default: 1}`"
+                    .into(),
+            ));
+        }
+        if let Some(p) = c
+            .product
+            .iter()
+            .find(|p| columns.get(*p).is_none_or(|pc| pc.flags.is_empty()))
+        {
+            return Err(fail(
+                format!(
+                    "`columns.{name}.product` names `{p}`, which is not a column read from a flag"
+                ),
+                "`product` multiplies columns declared with `flags` in the same profile".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn origin_in(files: &[Arc<YamlFile>], key_path: &str) -> Origin {

@@ -29,6 +29,16 @@ pub enum ParseError {
         line: usize,
         reason: String,
     },
+    /// A printed result whose own numbers contradict the combination it is
+    /// attributed to (wrong lists, or a skipped combination without its
+    /// `skipping` line).
+    #[error("{source_name}:{line}: the result printed here is not {combination}: {found}")]
+    Attribution {
+        source_name: String,
+        line: usize,
+        combination: String,
+        found: String,
+    },
     /// Printed results cannot be matched to (batch, input, output) combinations.
     #[error("{source_name}: {reason}")]
     Combination { source_name: String, reason: String },
@@ -53,6 +63,14 @@ impl ParseError {
             ParseError::Layout { .. } => {
                 Some("the log may be cut short or from another SGLang version".into())
             }
+            ParseError::Attribution { .. } => Some(
+                "results are attributed in one_batch's order (batch size outermost, then input \
+                 length, then output length): pass --batch-size, --input-len and --output-len \
+                 exactly as one_batch ran with them; a combination it skipped needs its \
+                 `skipping (bs, il, ol)` line in the log; or leave the lists out to infer each \
+                 combination from its numbers"
+                    .into(),
+            ),
             ParseError::Combination { .. } => Some(
                 "pass the lists one_batch ran with: --batch-size, --input-len, --output-len".into(),
             ),

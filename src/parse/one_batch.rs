@@ -144,9 +144,13 @@ struct Printed {
     prefill: (f64, f64),
     /// Half a unit in the last printed digit of each prefill number.
     prefill_err: (f64, f64),
-    /// From `Decode N. Batch size: B, ...` lines.
+    /// From `Decode N. Batch size: B, ...` lines: the last one's batch size.
     decode_bs: Option<u64>,
+    /// Every such line: (line, batch size; `None` when unreadable).
+    decode_lines: Vec<(usize, Option<u64>)>,
     median: Option<(f64, f64)>,
+    /// The `Total.` line.
+    total_line: usize,
 }
 
 /// A printed (latency, throughput) pair and its rounding errors.
@@ -161,7 +165,8 @@ enum Seen {
     Skipped(Skipped),
 }
 
-/// Parse printed stdout. Only the `Benchmark ...` section counts (the
+/// Parse printed stdout and check each result against the combination it
+/// is attributed to. Only the `Benchmark ...` section counts (the
 /// Warmup section before it is ignored); a combination whose `Total.` line
 /// never came (the process died in it) is dropped.
 ///
@@ -173,6 +178,12 @@ enum Seen {
 /// throughput × latency / B − input (rounded, exact for the printed
 /// precision of typical runs). A result with no decode line cannot be
 /// inferred and is an error naming the flags to pass.
+///
+/// Every attribution is checked against the result's own numbers
+/// ([`check`]): a list in the wrong order, a missing batch size or a
+/// skipped combination without its `skipping` line is a
+/// [`ParseError::Attribution`] naming the line, never a row for the wrong
+/// combination.
 pub fn parse_stdout(
     text: &str,
     source: &str,
@@ -256,11 +267,13 @@ fn scan(text: &str, source: &str) -> Result<Vec<Seen>, ParseError> {
         } else if let Some(rest) = after(l, ". Batch size:").filter(|_| l.starts_with("Decode ")) {
             if let Some(p) = cur.as_mut() {
                 p.decode_bs = rest.split(',').next().and_then(|b| b.trim().parse().ok());
+                p.decode_lines.push((n, p.decode_bs));
             }
         } else if let Some(rest) = after(l, "Total. latency:") {
-            let p = cur
+            let mut p = cur
                 .take()
                 .ok_or_else(|| layout("`Total.` line without a `Prefill.` line"))?;
+            p.total_line = n;
             let total = two_numbers(rest).ok_or_else(|| layout("cannot read `Total.` numbers"))?;
             seen.push(Seen::Result(p, total));
         }
@@ -338,6 +351,7 @@ fn assign(
                         combos.len()
                     ))
                 })?;
+                check(&p, &total, key, at, source)?;
                 at += 1;
                 out.push(Entry::Measured(result(&p, total, key)));
             }
@@ -378,7 +392,83 @@ fn infer(p: Printed, total: Pair, source: &str) -> Result<LatencyResult, ParseEr
         .checked_sub(il)
         .filter(|o| *o >= 1)
         .ok_or_else(imprecise)?;
+    check(&p, &total, (bs, il, ol), usize::MAX, source)?;
     Ok(result(&p, total, (bs, il, ol)))
+}
+
+/// Does a printed result fit the combination `key` (the `nth` of the lists,
+/// from 0; `usize::MAX` when inferred)? one_batch prints prefill
+/// throughput = batch x input / prefill latency, the batch size on each
+/// `Decode N.` line, and total throughput = batch x (input + output) /
+/// total latency; they are checked in that order. The products are checked
+/// against the interval the printed rounding allows (half a unit of each
+/// number's last digit), so a mismatch is certain, never a matter of
+/// precision.
+fn check(
+    p: &Printed,
+    total: &Pair,
+    key: (u64, u64, u64),
+    nth: usize,
+    source: &str,
+) -> Result<(), ParseError> {
+    let (bs, il, ol) = key;
+    let combination = if nth == usize::MAX {
+        format!("(batch {bs}, input {il}, output {ol})")
+    } else {
+        format!(
+            "(batch {bs}, input {il}, output {ol}), combination {} of the lists",
+            nth + 1
+        )
+    };
+    let fail = |line: usize, found: String| ParseError::Attribution {
+        source_name: source.to_string(),
+        line,
+        combination: combination.clone(),
+        found,
+    };
+    let fits = |what: &str, v: (f64, f64), e: (f64, f64), tokens: u64, expected: String| {
+        let lo = (v.0 - e.0).max(0.0) * (v.1 - e.1).max(0.0);
+        let hi = (v.0 + e.0) * (v.1 + e.1);
+        let t = tokens as f64;
+        if lo <= t && t <= hi {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} latency {} s x throughput {} token/s = {:.1} tokens \
+                 ({lo:.1} to {hi:.1} with the printed rounding), not {expected}",
+                v.0,
+                v.1,
+                v.0 * v.1
+            ))
+        }
+    };
+    fits(
+        "prefill",
+        p.prefill,
+        p.prefill_err,
+        bs * il,
+        format!("batch x input = {bs} x {il} = {}", bs * il),
+    )
+    .map_err(|m| fail(p.line, m))?;
+    if let Some((line, b)) = p.decode_lines.iter().find(|(_, b)| *b != Some(bs)) {
+        let said = b.map_or("an unreadable batch size".to_string(), |b| {
+            format!("batch size {b}")
+        });
+        return Err(fail(*line, format!("this `Decode` line says {said}")));
+    }
+    fits(
+        "total",
+        total.value,
+        total.err,
+        bs * (il + ol),
+        format!(
+            "batch x (input + output) = {bs} x {} = {}",
+            il + ol,
+            bs * (il + ol)
+        ),
+    )
+    .map_err(|m| fail(p.total_line, m))?;
+    Ok(())
 }
 
 /// Does this text (a log) show a CUDA out-of-memory error?
@@ -454,7 +544,7 @@ skipping (8, 1024, 2) due to max batch size limit
         assert_eq!(e[0].key(), (1, 1024, 2));
         // Output length 1: no decode line, no batch size, no guess.
         let no_decode = "Benchmark ...\nPrefill. latency: 0.1 s, throughput: 10.0 token/s\n\
-                         Total. latency: 0.1 s, throughput: 11.0 token/s\n";
+                         Total. latency: 0.1 s, throughput: 20.0 token/s\n";
         let err = parse_stdout(no_decode, "log", None).unwrap_err();
         assert!(err.to_string().contains("batch size is unknown"), "{err}");
         let one = Combos {
@@ -484,6 +574,41 @@ skipping (8, 1024, 2) due to max batch size limit
                    Prefill. latency: 0.1 s, throughput: 10.0 token/s\n";
         let err = parse_stdout(bad, "log", None).unwrap_err();
         assert!(err.to_string().starts_with("log:3:"), "{err}");
+    }
+
+    fn attribution_error(text: &str, combos: &Combos) -> (usize, String) {
+        match parse_stdout(text, "log", Some(combos)) {
+            Err(e @ ParseError::Attribution { line, .. }) => (line, e.to_string()),
+            other => panic!("expected an attribution error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn attributions_are_checked_against_the_printed_numbers() {
+        let combos = |b: &[u64], i: u64, o: u64| Combos {
+            batch_size: b.to_vec(),
+            input_len: vec![i],
+            output_len: vec![o],
+        };
+        // Lists in the wrong order: the first result (batch 1) taken for batch 2.
+        let (line, msg) = attribution_error(STDOUT, &combos(&[2, 1, 8], 1024, 2));
+        assert_eq!(line, 5, "{msg}");
+        assert!(msg.contains("not batch x input = 2 x 1024 = 2048"), "{msg}");
+        // A wrong input length fails the prefill check too.
+        assert_eq!(attribution_error(STDOUT, &combos(&[1, 2, 8], 512, 2)).0, 5);
+        // A wrong output length only the total can tell.
+        let (line, msg) = attribution_error(STDOUT, &combos(&[1, 2, 8], 1024, 200));
+        assert_eq!(line, 8, "{msg}");
+        assert!(msg.contains("total latency"), "{msg}");
+        // Prefill tokens fit (2 x 512 = 1 x 1024) but the decode line says 2.
+        let twice = "Benchmark ...\n\
+                     Prefill. latency: 0.01295 s, throughput:  79087.13 token/s\n\
+                     Decode 0. Batch size: 2, latency: 0.00600 s, throughput: 333.33 token/s\n\
+                     Total. latency:  1.000 s, throughput:   1026.00 token/s\n";
+        let (line, msg) = attribution_error(twice, &combos(&[1], 1024, 2));
+        assert_eq!(line, 3, "{msg}");
+        assert!(msg.contains("says batch size 2"), "{msg}");
+        assert!(parse_stdout(twice, "log", Some(&combos(&[2], 512, 1))).is_ok());
     }
 
     #[test]

@@ -470,6 +470,10 @@ impl<'a> Planner<'a> {
             Exec::Server => None,
         };
         let plan_cells = self.plan_cells(cells, mode, &ctx, cpus(run, "client_cpus"))?;
+        // What the CSV restates comes from the argv that runs, not from the
+        // merged settings.
+        let columns = super::columns::read(&self.profile.spec.columns, &argv);
+        let column = |name: &str| columns.get(name).copied().flatten();
         Ok(Group {
             id,
             engine: self.profile.name.clone(),
@@ -496,10 +500,10 @@ impl<'a> Planner<'a> {
                 source: shown(self.root, &setup.config_path),
                 dir: model_dir,
             },
-            tp: setup.size("tp_size"),
-            ep: setup.size("ep_size"),
-            dp: setup.size("dp_size"),
-            nnodes: setup.size("nnodes"),
+            tp: column("tp"),
+            ep: column("ep"),
+            dp: column("dp"),
+            nnodes: column("nnodes"),
             server: setup.resolved.sections.server.clone(),
             provenance: setup.resolved.provenance.clone(),
             run: run.clone(),

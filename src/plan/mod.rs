@@ -2,6 +2,7 @@
 //! exact command lines, all checked before anything is spawned.
 
 mod build;
+pub mod columns;
 mod error;
 pub mod flags;
 pub mod flat;

@@ -103,11 +103,13 @@ pub struct Group {
     pub admin: Admin,
     pub results: Option<Results>,
     pub model_dir: ModelStage,
-    /// Parallel sizes, for reports.
-    pub tp: u64,
-    pub ep: u64,
-    pub dp: u64,
-    pub nnodes: u64,
+    /// Parallel sizes read back from `launch.argv` (the engine profile's
+    /// `columns:`; the last occurrence of a flag wins, as in argparse).
+    /// `None`: unreadable value, or a profile that does not declare it.
+    pub tp: Option<u64>,
+    pub ep: Option<u64>,
+    pub dp: Option<u64>,
+    pub nnodes: Option<u64>,
     /// Merged server settings (before rendering) with their sources.
     pub server: JsonMap,
     pub provenance: IndexMap<String, String>,

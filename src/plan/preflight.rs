@@ -140,13 +140,18 @@ pub fn memory_warnings(plan: &Plan, root: &Utf8Path, gpu: &str) -> Vec<String> {
         let Some(frac) = g.server.get("mem_fraction_static").and_then(Value::as_f64) else {
             continue;
         };
+        // Sizes read back from the argv; unreadable ones: no estimate.
+        let (Some(tp), Some(dp)) = (g.tp, g.dp) else {
+            continue;
+        };
+        let (tp, dp) = (tp.max(1), dp.max(1));
         let mut flags: Vec<String> = [
             "--model-path",
             "model",
             "--tp-size",
-            &g.tp.max(1).to_string(),
+            &tp.to_string(),
             "--dp-size",
-            &g.dp.max(1).to_string(),
+            &dp.to_string(),
             "--mem-fraction-static",
             &frac.to_string(),
             "--sim-gpu",
@@ -156,7 +161,7 @@ pub fn memory_warnings(plan: &Plan, root: &Utf8Path, gpu: &str) -> Vec<String> {
         .map(|s| s.to_string())
         .collect();
         if g.server.get("enable_dp_attention").and_then(Value::as_bool) == Some(true) {
-            flags.extend(["--attn-dp-size".into(), g.dp.max(1).to_string()]);
+            flags.extend(["--attn-dp-size".into(), dp.to_string()]);
         }
         if let Some(message) = fits.problem(g, root, &flags) {
             out.push(format!(
@@ -165,7 +170,7 @@ pub fn memory_warnings(plan: &Plan, root: &Utf8Path, gpu: &str) -> Vec<String> {
                 g.model,
                 g.mconf,
                 g.engine,
-                g.tp.max(1) * g.dp.max(1)
+                tp * dp
             ));
         }
     }

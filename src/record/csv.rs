@@ -219,10 +219,15 @@ impl CsvRow {
         r.set_opt("deploy", group.layers.deploy.as_ref());
         r.set_opt("backend", group.layers.backend.as_ref());
         r.set_opt("optional", group.layers.optional.as_ref());
-        r.set("tp", group.tp);
-        r.set("ep", group.ep);
-        r.set("dp", group.dp);
-        r.set("nnodes", group.nnodes);
+        // Read back from the group's launch argv at plan time (empty when
+        // unreadable); see `plan::columns`.
+        r.set_opt("tp", group.tp);
+        r.set_opt("ep", group.ep);
+        r.set_opt("dp", group.dp);
+        r.set_opt("nnodes", group.nnodes);
+        if let Some(client) = &cell.client {
+            client_columns(&mut r, &client.argv, schema);
+        }
         for axis in schema.axes() {
             if let Some(v) = cell.axes.get(axis).or_else(|| cell.workload.get(axis)) {
                 r.set(axis, value_text(v));
@@ -275,6 +280,30 @@ impl CsvRow {
 
     pub fn values(&self) -> &IndexMap<String, String> {
         &self.values
+    }
+}
+
+/// Serving load settings as the client's argv gives them (the last
+/// occurrence of the flag wins); the client's output file overrides them
+/// where it records them (`metrics::fill_serving`). A flag that is absent
+/// or whose value is not a number leaves the column to the plan's value.
+fn client_columns(r: &mut CsvRow, argv: &[String], schema: &CsvSchema) {
+    const FLAGS: [(&str, &str); 3] = [
+        ("request_rate", "--request-rate"),
+        ("max_concurrency", "--max-concurrency"),
+        ("num_prompts", "--num-prompts"),
+    ];
+    for (column, flag) in FLAGS {
+        if !schema.columns().iter().any(|c| c == column) {
+            continue;
+        }
+        let value = crate::plan::columns::last_value(argv, &[flag.to_string()]).flatten();
+        if let Some(v) = value
+            .map(str::trim)
+            .filter(|v| v.parse::<f64>().is_ok_and(|x| !x.is_nan()))
+        {
+            r.set(column, v);
+        }
     }
 }
 

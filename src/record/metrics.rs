@@ -96,12 +96,22 @@ pub fn fill_skipped(row: &mut CsvRow, s: &Skipped) {
 /// `request_rate` is `inf` for "all at once".
 /// `input_len` / `output_len` come from the random dataset lengths when the
 /// file has them; the runner may overwrite them with the cell's workload.
+/// `request_rate`, `max_concurrency`, `num_prompts` the file lacks keep the
+/// values the row already has (the client's argv).
 pub fn fill_serving(row: &mut CsvRow, r: &ServingResult) {
     row.set_opt("input_len", r.random_input_len);
     row.set_opt("output_len", r.random_output_len);
-    row.set_opt("request_rate", r.request_rate);
-    row.set_opt("max_concurrency", r.max_concurrency);
-    row.set_opt("num_prompts", r.num_prompts);
+    // What the output file records wins over the client's argv (set by
+    // `CsvRow::for_cell`); what it lacks is left as the argv said.
+    if let Some(v) = r.request_rate {
+        row.set("request_rate", v);
+    }
+    if let Some(v) = r.max_concurrency {
+        row.set("max_concurrency", v);
+    }
+    if let Some(v) = r.num_prompts {
+        row.set("num_prompts", v);
+    }
     row.set("completed", r.completed);
     row.set("bench_duration_s", r.duration);
     row.set_opt("request_throughput", r.request_throughput);

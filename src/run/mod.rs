@@ -212,9 +212,15 @@ fn run_group(
     }
     let spec = crate::model::ModelSpec::from_file(&dir.join("config.json")).ok();
     let gpu = gpu_name(ctx, group);
+    // GPU count from the launch argv's sizes; unknown sizes: no MFU/MBU.
+    let gpus = group
+        .tp
+        .zip(group.nnodes)
+        .map(|(tp, n)| (tp * n.max(1)) as u32);
     let util = spec
         .as_ref()
-        .and_then(|s| Utilisation::new(s, gpu.as_deref(), (group.tp * group.nnodes.max(1)) as u32));
+        .zip(gpus)
+        .and_then(|(s, n)| Utilisation::new(s, gpu.as_deref(), n));
     match group.exec {
         Exec::Process => latency::run_group(ctx, group, todo, util.as_ref()),
         // A launched server measured by one client per cell.
