@@ -209,7 +209,10 @@ fn openai_completions_at_a_poisson_rate_match_trace() {
         f(&v, "schedule_lateness_max_ms"),
     );
     assert!(max > 0.0, "send lateness never measured: max {max} ms");
-    assert!(mean <= max && p99 <= max, "mean {mean}, p99 {p99}, max {max} ms");
+    assert!(
+        mean <= max && p99 <= max,
+        "mean {mean}, p99 {p99}, max {max} ms"
+    );
 }
 
 #[test]

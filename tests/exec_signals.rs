@@ -55,7 +55,6 @@ impl Drop for Cleanup {
     }
 }
 
-
 #[test]
 fn second_sigint_kills_every_group_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
