@@ -11,5 +11,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUNS=${RUNS:-20} SLOW_START=${SLOW_START:-0.2}
-cargo test --quiet --test exec_ready_lag -- --ignored --nocapture --test-threads=1 2>&1 \
+cargo bench --quiet --profile dev --bench ready_lag 2>&1 \
     | grep -E '^(runs|ready after|lag)'

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use matrix::client::http::{Http, Method};
 
@@ -17,10 +17,18 @@ type Script = Vec<Vec<&'static [u8]>>;
 /// Serve `conns` connections, one script each; returns the base URL and
 /// the number of connections accepted so far.
 fn serve(conns: Vec<Script>) -> (String, Arc<AtomicUsize>) {
+    let (url, accepted, _) = serve_counted(conns);
+    (url, accepted)
+}
+
+/// [`serve`], also counting the connections the server has closed (after
+/// its script for them).
+fn serve_counted(conns: Vec<Script>) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (count, closes) = (accepted.clone(), closed.clone());
     std::thread::spawn(move || {
         for script in conns {
             let Ok((mut tcp, _)) = listener.accept() else {
@@ -33,13 +41,16 @@ fn serve(conns: Vec<Script>) -> (String, Arc<AtomicUsize>) {
                 for piece in pieces {
                     let _ = tcp.write_all(piece);
                     let _ = tcp.flush();
-                    // Let the client see each piece in its own read.
+                    // Let the client see each piece in its own read (a
+                    // stimulus, not a wait: merged pieces parse the same).
                     std::thread::sleep(Duration::from_millis(2));
                 }
             }
+            drop(tcp);
+            closes.fetch_add(1, Ordering::SeqCst);
         }
     });
-    (url, accepted)
+    (url, accepted, closed)
 }
 
 /// Read one request: head, then `content-length` bytes of body.
@@ -106,10 +117,15 @@ async fn chunked_body_cut_anywhere() {
 async fn pooled_connection_closed_by_the_server_is_replaced() {
     let ok: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na";
     // First connection: one answer, then the server closes it.
-    let (url, accepted) = serve(vec![vec![vec![ok]], vec![vec![ok]]]);
+    let (url, accepted, closed) = serve_counted(vec![vec![vec![ok]], vec![vec![ok]]]);
     let http = Http::new();
     assert_eq!(get(&http, &url).await.unwrap(), (200, "a".into()));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Wait until the server has closed the pooled connection.
+    let until = Instant::now() + Duration::from_secs(10);
+    while closed.load(Ordering::SeqCst) < 1 {
+        assert!(Instant::now() < until, "the server never closed it");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     assert_eq!(get(&http, &url).await.unwrap(), (200, "a".into()));
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }

@@ -102,18 +102,14 @@ fn check_against_trace(
     let (cc, ci) = client_ttfts_itls(v);
     assert_eq!(ci.len(), si.len(), "one ITL per emitted token gap");
     // ITL: both sides time the same chunk emissions; the bulk agrees within
-    // 1 ms. Single samples are not bounded: with other processes hogging
-    // this 2-core machine, a woken client thread can wait a scheduler slice
-    // (several ms) for a CPU. tests/bench_sim.rs prints the p99s.
-    // The bound grows by the run's p99 send lateness: the client's own
-    // measure of how long this machine makes a woken thread wait (~0.1 ms
-    // when quiet).
-    let noise = f(v, "schedule_lateness_p99_ms");
+    // 1 ms (~0.05 ms when quiet). Single samples are not bounded: with other
+    // processes hogging this 2-core machine, a woken client thread can wait
+    // a scheduler slice (several ms) for a CPU; a median moves only when
+    // most chunks do. The bound is a constant: it must not grow with a
+    // number the client under test reports (its send lateness did once).
+    // tests/bench_sim.rs bounds the p99s, with the machine's floor lowered.
     let itl_gap = qq_gap_ms(&ci, &si, 50.0);
-    assert!(
-        itl_gap < 1.0 + noise,
-        "ITL median gap {itl_gap} ms, noise {noise} ms"
-    );
+    assert!(itl_gap < 1.0, "ITL median gap {itl_gap} ms");
     // TTFT: the client's clock starts before the server's and stops after
     // it, so every client quantile is at least the server's (exact). The
     // excess is request delivery, which only the client sees.
@@ -124,10 +120,15 @@ fn check_against_trace(
         // The server's trace is in whole µs, the client's too.
         assert!(c + 2e-6 >= *s, "client TTFT quantile {c} < server {s}");
     }
-    // The median excess stays under the server's minimum TTFT (4 ms): the
-    // client does not lose a chunk's worth of time delivering requests.
+    // The median excess stays under the server's configured minimum TTFT
+    // (`ttft_base`, 4 ms): the client does not lose a chunk's worth of time
+    // delivering requests.
     let ttft_gap = qq_gap_ms(&cc, &sc, 50.0);
-    assert!(ttft_gap < ss[0] * 1e3, "TTFT median gap {ttft_gap} ms");
+    let min_ttft_ms = Config::default().ttft_base.as_secs_f64() * 1e3;
+    assert!(
+        ttft_gap < min_ttft_ms,
+        "TTFT median gap {ttft_gap} ms, bound {min_ttft_ms} ms"
+    );
     // The summary percentiles agree with the per-request details.
     let p99 = percentile(&cc, 99.0) * 1e3;
     assert!((f(v, "p99_ttft_ms") - p99).abs() < 1e-6);
@@ -196,8 +197,22 @@ fn openai_completions_at_a_poisson_rate_match_trace() {
     let v = last_line(&out);
     check_against_trace(&server, &v, 40, 8, 16, 8);
     assert_eq!(v["request_rate"], 200.0);
-    assert!(f(&v, "schedule_lateness_p99_ms") >= 0.0);
-    assert!(f(&v, "schedule_lateness_max_ms") >= f(&v, "schedule_lateness_p99_ms"));
+    // Send lateness is clamped at 0 (a send is never early), so `>= 0`
+    // would hold for any value. What can fail: it was measured at all (a
+    // request task starts µs after its due instant, so over 40 requests
+    // the max is never exactly 0), and the three statistics are of one
+    // sample (mean and p99 not above the max). The arithmetic itself is
+    // unit-tested in src/client/record.rs and src/client/metrics.rs.
+    let (mean, p99, max) = (
+        f(&v, "schedule_lateness_mean_ms"),
+        f(&v, "schedule_lateness_p99_ms"),
+        f(&v, "schedule_lateness_max_ms"),
+    );
+    assert!(max > 0.0, "send lateness never measured: max {max} ms");
+    assert!(
+        mean <= max && p99 <= max,
+        "mean {mean}, p99 {p99}, max {max} ms"
+    );
 }
 
 #[test]

@@ -12,16 +12,17 @@
 //! input and output tokens, TTFT causality (client ≥ truth for every
 //! request), batch prefill/total causality. What is asserted statistically,
 //! over 200 requests (~1,600 token gaps): the median of |client − trace|
-//! is under 1 ms for TTFT and ITL on every run, the p99 under 1 ms on the
-//! quietest of up to eight runs (see `check_serving`), and the batch's
-//! median decode step is within 1 ms of the trace's.
+//! is under 1 ms for TTFT and ITL on every run, and the batch's median
+//! decode step is within 1 ms of the trace's.
 //!
-//! The p99 assertions hold the kernel's CPU latency QoS at 0 while they
-//! measure ([`sim_support::cpu_latency_qos`], as `cyclictest` does): on this
-//! VM a halted vCPU takes over 1 ms to wake for ~1 % of wake-ups, which is
-//! the platform's floor, not the client's error (docs/PERFORMANCE.md has
-//! both). Where that request cannot be made (not root), the p99 gaps are
-//! printed and only the medians are asserted.
+//! The p99 of |client − trace| under 1 ms is a separate, ignored tier
+//! (`*_p99_under_cpu_latency_qos`, run by `.ci/run` as root): it holds the
+//! kernel's CPU latency QoS at 0 while it measures
+//! ([`sim_support::cpu_latency_qos`], as `cyclictest` does), because on
+//! this VM a halted vCPU takes over 1 ms to wake for ~1 % of wake-ups,
+//! which is the platform's floor, not the client's error
+//! (docs/PERFORMANCE.md has both). Where that request cannot be made (not
+//! root) those tests fail with the reason; they never pass unmeasured.
 
 mod sim_support;
 
@@ -110,9 +111,8 @@ const OUT_LEN: u64 = 16;
 
 /// `matrix bench serving` with `backend` against a fresh simulator; returns
 /// the JSON line and the trace of the measured requests (warmup dropped).
-fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>, bool) {
-    let _serial = timing_lock();
-    let qos = cpu_latency_qos();
+/// The caller holds [`timing_lock`] (and the QoS request, where it needs one).
+fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>) {
     let p = healthy_server(STEP_FLAGS, &[]);
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("r.jsonl");
@@ -154,7 +154,7 @@ fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>, bool) {
         "measured requests plus one warmup"
     );
     truth.remove(0);
-    (v, truth, qos.is_some())
+    (v, truth)
 }
 
 /// Pair each client request with its trace record by prompt length: the
@@ -181,25 +181,35 @@ fn pair<'a>(v: &Value, truth: &'a [Truth]) -> Vec<(usize, &'a Truth)> {
         .collect()
 }
 
-/// Up to this many runs per backend for the p99 bound (see [`check_serving`]).
+/// One run: the exact checks and the medians (see [`gaps`]); each p99 is
+/// printed, not asserted (that is [`check_serving_p99`]'s job).
+fn check_serving(backend: &str) {
+    let _serial = timing_lock();
+    let (v, truth) = serve_and_trace(backend);
+    let (ttft, itl) = exact_checks(&v, &truth);
+    gaps(backend, "TTFT", &ttft);
+    gaps(backend, "ITL", &itl);
+}
+
+/// Up to this many runs per backend for the p99 bound (see [`check_serving_p99`]).
 const ATTEMPTS: usize = 8;
 
-/// Exact checks on every run; the p99 bound on the quietest of up to
-/// [`ATTEMPTS`] runs. Interference (the host stealing a vCPU: 1–5 % of CPU
-/// time on this VM, in multi-ms slices) can only add to a gap, never make
-/// the client more accurate, so any one run under 1 ms at p99 shows what
-/// the client itself achieves; each run's p99 is printed.
-fn check_serving(backend: &str) {
+/// The p99 bound, with the CPU latency QoS request held (a failure, not a
+/// skip, when it cannot be made): exact checks and medians on every run,
+/// the p99 bound on the quietest of up to [`ATTEMPTS`] runs. Interference
+/// (the host stealing a vCPU: 1–5 % of CPU time on this VM, in multi-ms
+/// slices) can only add to a gap, never make the client more accurate, so
+/// any one run under 1 ms at p99 shows what the client itself achieves;
+/// each run's p99 is printed.
+fn check_serving_p99(backend: &str) {
+    let _serial = timing_lock();
+    let _qos = cpu_latency_qos().unwrap_or_else(|e| panic!("{backend}: no CPU latency QoS: {e}"));
     let mut tried = Vec::new();
     for _ in 0..ATTEMPTS {
-        let (v, truth, qos) = serve_and_trace(backend);
+        let (v, truth) = serve_and_trace(backend);
         let (ttft, itl) = exact_checks(&v, &truth);
         let ttft_p99 = gaps(backend, "TTFT", &ttft);
         let itl_p99 = gaps(backend, "ITL", &itl);
-        if !qos {
-            eprintln!("{backend}: no CPU latency QoS (not root?): p99 reported, not asserted");
-            return;
-        }
         if ttft_p99 < 1.0 && itl_p99 < 1.0 {
             return;
         }
@@ -279,12 +289,23 @@ fn serving_openai_matches_sim_trace() {
     check_serving("openai");
 }
 
+#[test]
+#[ignore = "needs root (CPU latency QoS on /dev/cpu_dma_latency); run by .ci/run"]
+fn serving_sglang_p99_under_cpu_latency_qos() {
+    check_serving_p99("sglang");
+}
+
+#[test]
+#[ignore = "needs root (CPU latency QoS on /dev/cpu_dma_latency); run by .ci/run"]
+fn serving_openai_p99_under_cpu_latency_qos() {
+    check_serving_p99("openai");
+}
+
 /// `matrix bench batch`: one_batch's keys, and latencies that agree with
 /// the simulator's trace of the same batch.
 #[test]
 fn batch_matches_sim_trace() {
     let _serial = timing_lock();
-    let _qos = cpu_latency_qos();
     let p = healthy_server(STEP_FLAGS, &[]);
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("result.jsonl");

@@ -95,8 +95,12 @@ fn wait_ready_is_interrupted_by_the_stop_flag() {
     let port = free_port();
     let mut server = Child::spawn(&sim_server(dir.path(), port, "hang_at_start")).unwrap();
     let stop = StopFlag::detached();
+    // Stop once the server is up and stalled, i.e. while wait_ready waits.
+    let log = dir.path().join("server.log");
     let setter = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
+        wait_until("the server to stall", START, || {
+            read_or_empty(&log).contains("Loading stalled")
+        });
         stop.request_stop();
     });
     let t = Instant::now();
@@ -282,8 +286,12 @@ fn run_cmd_times_out() {
 fn run_cmd_stops_on_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let stop = StopFlag::detached();
+    // Stop once the command runs (it has logged its pid).
+    let log = dir.path().join("c.log");
     let setter = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
+        wait_until("the command to start", START, || {
+            read_or_empty(&log).ends_with('\n')
+        });
         stop.request_stop();
     });
     let t = Instant::now();

@@ -93,7 +93,15 @@ fn ctrl_c_twice_kills_everything_at_once() {
     let run = p.spawn(&args);
     let (id, _) = wait_journal(&p, 1);
     run.signal(Signal::SIGINT);
-    std::thread::sleep(Duration::from_millis(300));
+    // The second Ctrl-C must find the graceful stop under way: wait until
+    // matrix has acknowledged the first one.
+    assert!(
+        wait_for(Duration::from_secs(10), || run
+            .stderr()
+            .contains("press Ctrl-C again")),
+        "the first SIGINT was never acknowledged:\n{}",
+        run.stderr()
+    );
     run.signal(Signal::SIGINT);
     let out = run.wait(Duration::from_secs(20));
     assert_eq!(out.code, 130, "{}", out.text());

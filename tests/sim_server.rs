@@ -214,10 +214,10 @@ fn docs_curl_examples_work() {
     }
 }
 
-/// Client-observed inter-chunk gaps match the server's emission timestamps.
-#[test]
-fn trace_matches_client_itl() {
-    let _serial = timing_lock();
+/// |client − trace| of every inter-chunk gap of one 20-token stream,
+/// sorted: the client's read instants against the simulator's emission
+/// timestamps.
+fn itl_diffs() -> Vec<f64> {
     let p = healthy_server(&["--sim-step-overhead-ms", "20"], &[]);
     let r = post(
         p.port,
@@ -237,6 +237,7 @@ fn trace_matches_client_itl() {
         .map(|t| t.as_f64().unwrap())
         .collect();
     let server: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(client.len(), 19, "one gap per token after the first");
     assert_eq!(client.len(), server.len());
     let mut diffs: Vec<f64> = client
         .iter()
@@ -244,6 +245,32 @@ fn trace_matches_client_itl() {
         .map(|(c, s)| (c - s).abs())
         .collect();
     diffs.sort_by(f64::total_cmp);
+    diffs
+}
+
+/// Client-observed inter-chunk gaps match the server's emission timestamps:
+/// the median on any machine (a single gap can meet a multi-ms wake-up of a
+/// halted vCPU; the tier below bounds the tail).
+#[test]
+fn trace_matches_client_itl() {
+    let _serial = timing_lock();
+    let diffs = itl_diffs();
+    let median = diffs[diffs.len() / 2];
+    assert!(
+        median < 0.001,
+        "client vs trace ITL differ by {median}s at the median"
+    );
+}
+
+/// The tail too (p99 of 19 gaps: the worst but one), with the CPU latency
+/// QoS request held as in tests/bench_sim.rs; fails, naming the reason,
+/// where the request cannot be made.
+#[test]
+#[ignore = "needs root (CPU latency QoS on /dev/cpu_dma_latency); run by .ci/run"]
+fn trace_matches_client_itl_p99_under_cpu_latency_qos() {
+    let _serial = timing_lock();
+    let _qos = cpu_latency_qos().unwrap_or_else(|e| panic!("no CPU latency QoS: {e}"));
+    let diffs = itl_diffs();
     let p99 = diffs[(diffs.len() * 99 / 100).min(diffs.len() - 1)];
     assert!(p99 < 0.001, "client vs trace ITL differ by {p99}s at p99");
 }

@@ -159,6 +159,7 @@ fn bump(buckets: &mut [u64], t: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::record::Failure;
 
     fn rec(send_ms: u64, chunks_ms: &[u32], out: u32) -> RequestRecord {
         RequestRecord {
@@ -186,5 +187,27 @@ mod tests {
         assert!((m.concurrency - (0.131 + 0.071)).abs() < 1e-9);
         assert_eq!(m.max_output_tokens_per_s, 6.0);
         assert_eq!(m.max_concurrent_requests, 2);
+    }
+
+    /// Send lateness summarises every request, failed ones included, in ms.
+    #[test]
+    fn lateness_summarises_send_minus_due_of_every_request() {
+        let mut recs: Vec<RequestRecord> = [0u64, 1_000, 3_000, 0]
+            .iter()
+            .enumerate()
+            .map(|(i, &late_us)| {
+                let mut r = rec(100 * i as u64, &[10], 1);
+                r.send_us += late_us;
+                r
+            })
+            .collect();
+        recs[3].failure = Some(Failure {
+            kind: ErrorKind::Transport,
+            message: "refused".into(),
+        });
+        let m = compute(&recs, 1.0);
+        assert_eq!(m.lateness.max, 3.0);
+        assert!((m.lateness.mean - 1.0).abs() < 1e-12);
+        assert!((m.lateness.median - 0.5).abs() < 1e-12);
     }
 }

@@ -131,4 +131,19 @@ mod tests {
         r.push_itls(&mut itl);
         assert_eq!(itl, vec![0.002, 0.006]);
     }
+
+    /// Lateness is send minus due, to the µs; a send stamped before its due
+    /// instant (a slot freed and re-dated after the stamp) counts as on
+    /// time, never as negative lateness.
+    #[test]
+    fn lateness_is_send_minus_due_clamped_at_zero() {
+        let at = |scheduled_us, send_us| RequestRecord {
+            scheduled_us,
+            send_us,
+            ..Default::default()
+        };
+        assert_eq!(at(1_000, 1_250).lateness_s(), 250e-6);
+        assert_eq!(at(1_000, 1_000).lateness_s(), 0.0);
+        assert_eq!(at(1_250, 1_000).lateness_s(), 0.0);
+    }
 }

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use matrix::exec::{ReadyCheck, Spec};
 
@@ -54,4 +54,25 @@ pub fn sh(dir: &Path, name: &str, script: &str) -> Spec {
 
 pub fn health(port: u16, timeout: Duration) -> ReadyCheck {
     ReadyCheck::http(format!("http://127.0.0.1:{port}/health"), timeout)
+}
+
+/// Poll `cond` every 5 ms until it holds; panic naming `what` once `limit`
+/// has passed. The limit only bounds a failing test: a passing one goes on
+/// as soon as the condition holds, however loaded the machine is. Tests
+/// wait on a condition (a file, a log line, an exit) this way, never on a
+/// fixed sleep.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < until,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The text of `path` so far ("" while it does not exist).
+pub fn read_or_empty(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }

@@ -309,14 +309,18 @@ pub fn timing_lock() -> nix::fcntl::Flock<std::fs::File> {
 /// two processes has p99 RTT 0.5 ms and 0.5 % over 1 ms without the
 /// request, 0.23 ms and none over 1 ms with it (docs/PERFORMANCE.md). The
 /// p99 comparisons against `/sim/trace` need that floor below the 1 ms
-/// they assert. `None` when the device is missing or not writable (not
-/// root): callers then report p99 instead of asserting it.
-pub fn cpu_latency_qos() -> Option<std::fs::File> {
+/// they assert, so they call this and fail with its error (the device is
+/// missing, or not writable: not root); they are `#[ignore]`d and run by
+/// `.ci/run` as root.
+pub fn cpu_latency_qos() -> Result<std::fs::File, String> {
     use std::io::Write;
+    const DEV: &str = "/dev/cpu_dma_latency";
+    let hint = "these tests need root to hold the request (.ci/run runs them as root)";
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .open("/dev/cpu_dma_latency")
-        .ok()?;
-    f.write_all(&0i32.to_ne_bytes()).ok()?;
-    Some(f)
+        .open(DEV)
+        .map_err(|e| format!("cannot open {DEV} for writing: {e}; {hint}"))?;
+    f.write_all(&0i32.to_ne_bytes())
+        .map_err(|e| format!("cannot write a 0 µs request to {DEV}: {e}; {hint}"))?;
+    Ok(f)
 }

@@ -1,6 +1,8 @@
-//! Readiness lag benchmark (ignored by default; run by
-//! `scripts/bench-ready.sh`): how long after the server becomes ready does
-//! `wait_ready` return?
+//! Readiness lag probe (a program, not a test: it prints numbers and
+//! asserts nothing; run by `scripts/bench-ready.sh`, i.e.
+//! `cargo bench --profile dev --bench ready_lag`): how long after the
+//! server becomes ready does `wait_ready` return? `RUNS` (default 20) and
+//! `SLOW_START` (seconds, default 0.2) from the environment.
 //!
 //! Each launch starts the simulator with `slow_start` so the server is up
 //! and answering 503 for a while. A reference thread polls `/sim/stats`
@@ -9,6 +11,7 @@
 //! one scheduler step). The lag is the instant `wait_ready` returned minus
 //! that reference instant.
 
+#[path = "../tests/exec_support/mod.rs"]
 mod exec_support;
 
 use std::io::{Read, Write};
@@ -40,9 +43,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-#[test]
-#[ignore = "benchmark: run scripts/bench-ready.sh"]
-fn readiness_lag() {
+fn main() {
     let runs: usize = std::env::var("RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -82,8 +83,10 @@ fn readiness_lag() {
         let Readiness::Ready { after } = r else {
             panic!("not ready: {r:?}");
         };
-        // The reference may still be in flight: give it a moment.
-        std::thread::sleep(Duration::from_millis(50));
+        // The reference may still be in flight: wait until it has seen it.
+        wait_until("the reference to see ready", Duration::from_secs(5), || {
+            seen.lock().unwrap().is_some()
+        });
         done.store(true, Ordering::Relaxed);
         reference.join().unwrap();
         let seen = seen.lock().unwrap().expect("reference saw ready");
