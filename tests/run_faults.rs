@@ -222,12 +222,14 @@ fn grandchild_holding_the_port_is_stopped_with_its_group() {
     assert!(!p.port_busy());
 }
 
-/// The client fails (the built-in client refuses `sharegpt` without a
-/// tokenizer) in the first group only: `client_error`, the server is kept
-/// for the next cell (no relaunch), and the second group runs.
+/// The client fails (the built-in client cannot load the model's broken
+/// tokenizer.json for `sharegpt`; pre-flight checks only that it exists) in
+/// the first group only: `client_error`, the server is kept for the next
+/// cell (no relaunch), and the second group runs.
 #[test]
 fn client_failure_is_client_error() {
     let p = RunProject::new();
+    p.write("model_conf/qwen/tokenizer.json", "not a tokenizer");
     p.write(
         "matrices/client.yaml",
         "axes:\n  model: qwen\n  mode: serving\n  deploy: [tp8, tp8ep8]\n  request_rate: [4, 8]\n\

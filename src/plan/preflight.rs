@@ -205,10 +205,10 @@ impl FitCache {
     }
 }
 
-/// Tokenizer files of the staged model folder (or of a `--tokenizer` path
-/// given to matrix's own client): matrix's client reads tokenizer.json;
-/// Python clients load the tokenizer from `--tokenizer` or `--model` with
-/// Hugging Face, which wants tokenizer_config.json too.
+/// Tokenizer files a client's `--tokenizer` names: the staged model folder
+/// (files from `model_conf/<model>/`) or, for matrix's own client, any
+/// local path. matrix's client reads tokenizer.json; Python clients load
+/// the folder with Hugging Face, which wants tokenizer_config.json too.
 fn check_tokenizers(plan: &Plan, root: &Utf8Path, matrix_exe: &str) -> Result<(), PreflightError> {
     let mut present: HashMap<Utf8PathBuf, bool> = HashMap::new();
     let mut exists = |p: Utf8PathBuf| *present.entry(p.clone()).or_insert_with(|| p.is_file());
@@ -228,8 +228,7 @@ fn check_tokenizers(plan: &Plan, root: &Utf8Path, matrix_exe: &str) -> Result<()
                 &["tokenizer.json", "tokenizer_config.json"]
             };
             for (i, a) in argv.iter().enumerate() {
-                let takes = a == "--tokenizer" || (!own && a == "--model");
-                let Some(value) = argv.get(i + 1).filter(|_| takes) else {
+                let Some(value) = argv.get(i + 1).filter(|_| a == "--tokenizer") else {
                     continue;
                 };
                 let dir = if *value == g.model_dir.dir {
@@ -267,11 +266,17 @@ fn check_tokenizers(plan: &Plan, root: &Utf8Path, matrix_exe: &str) -> Result<()
 }
 
 fn who(g: &Group, cell: &str, argv: &[String]) -> String {
-    let program = argv
-        .iter()
-        .skip(1)
-        .take_while(|a| !a.starts_with("--"))
-        .cloned()
+    let name = argv
+        .first()
+        .map(|a| Utf8Path::new(a).file_name().unwrap_or(a).to_string());
+    let program = name
+        .into_iter()
+        .chain(
+            argv.iter()
+                .skip(1)
+                .take_while(|a| !a.starts_with("--"))
+                .cloned(),
+        )
         .collect::<Vec<_>>()
         .join(" ");
     format!(
