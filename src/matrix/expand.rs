@@ -442,7 +442,9 @@ fn gpu_override(gpu: &str, overrides: &[Override]) -> Result<Override, MatrixErr
                 message: format!(
                     "`{gpu}` and `{}={}` name different simulated GPUs",
                     o.source,
-                    o.value.as_str().map_or_else(|| o.value.to_string(), str::to_string)
+                    o.value
+                        .as_str()
+                        .map_or_else(|| o.value.to_string(), str::to_string)
                 ),
                 hint: Some(
                     "--gpu sets the simulator's sim_gpu; give one of the two, \
