@@ -47,6 +47,7 @@ fn main() {
                 only: Vec::new(),
                 env_vars: Vec::new(),
                 max_cells: Some(100_000),
+                gpu: None,
             },
             ip: None,
             rank: None,

@@ -103,6 +103,12 @@ pub struct PlanInputArgs {
     /// Name the run (default: the model and mconf).
     #[arg(long, value_name = "NAME")]
     pub run_name: Option<String>,
+    /// The accelerator (h100, h200, b200, a100, mi300x, mi325x, mi355x): the
+    /// simulated GPU of `--engine sim` (its `sim_gpu`) and the peaks of the
+    /// MFU/MBU columns [default: the simulator's `sim_gpu` (h100), or the
+    /// first GPU nvidia-smi reports].
+    #[arg(long, value_name = "NAME")]
+    pub gpu: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -138,10 +144,6 @@ pub struct RunArgs {
     /// Only warnings and the final summary.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Accelerator for the MFU/MBU columns (h100, h200, b200, mi300x, ...)
-    /// [default: the simulator's, or the first GPU nvidia-smi reports].
-    #[arg(long)]
-    pub gpu: Option<String>,
     /// Seconds between SIGTERM and SIGKILL when stopping a process.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub grace: f64,

@@ -131,7 +131,7 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
         profile,
         no_prune: a.no_prune,
         quiet: a.quiet,
-        gpu: a.gpu,
+        gpu: a.input.gpu,
         grace: std::time::Duration::from_secs_f64(a.grace.max(0.0)),
         startup_retries: a.startup_retries,
         argv: std::env::args().collect(),
@@ -167,7 +167,7 @@ fn ignored_on_resume(a: &cli::RunArgs) -> Vec<&'static str> {
         ("--rank", i.rank.is_some()),
         ("--max-cells", i.max_cells.is_some()),
         ("--run-name", i.run_name.is_some()),
-        ("--gpu", a.gpu.is_some()),
+        ("--gpu", i.gpu.is_some()),
         ("--profile", a.profile.is_some()),
     ];
     given.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect()
@@ -202,6 +202,7 @@ fn plan_input(root: &camino::Utf8Path, a: cli::PlanInputArgs) -> matrix::plan::P
             only: a.layers.only,
             env_vars: std::env::vars().collect(),
             max_cells: a.max_cells.map(|n| n as u64),
+            gpu: a.gpu,
         },
         ip: a.ip,
         rank: a.rank,

@@ -14,6 +14,16 @@ pub struct Override {
     pub value: Value,
     /// As shown in provenance: `--set tp_size=4`, `env MATRIX_RUN__PORT`.
     pub source: String,
+    /// Applies to this engine's cells only (`--gpu` → the simulator's
+    /// `sim_gpu`); `None`: every engine.
+    pub engine: Option<String>,
+}
+
+impl Override {
+    /// Whether this override applies to cells of `engine`.
+    pub fn applies_to(&self, engine: &str) -> bool {
+        self.engine.as_deref().is_none_or(|e| e == engine)
+    }
 }
 
 /// Parse one `--set` argument.
@@ -47,6 +57,7 @@ pub fn parse_set(arg: &str) -> Result<Override, ConfigError> {
         key,
         value,
         source: format!("--set {lhs}"),
+        engine: None,
     })
 }
 
@@ -88,6 +99,7 @@ where
             key,
             value,
             source: format!("env {name}"),
+            engine: None,
         });
     }
     out.sort_by(|a, b| a.source.cmp(&b.source));

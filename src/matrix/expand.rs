@@ -46,6 +46,9 @@ pub struct ExpandInput {
     pub only: Vec<String>,
     pub env_vars: Vec<(String, String)>,
     pub max_cells: Option<u64>,
+    /// `--gpu NAME`: the simulated GPU of the `sim` engine's cells (its
+    /// `sim_gpu` server key). Other engines' cells are not affected.
+    pub gpu: Option<String>,
 }
 
 /// A cell removed by a constraint, kept for the plan's report.
@@ -96,6 +99,10 @@ fn expand_with(input: &ExpandInput, min_parallel: u128) -> Result<Expansion, Mat
         overrides.push(overrides::parse_set(s)?);
     }
     overrides.extend(overrides::from_env(input.env_vars.iter().cloned())?);
+    if let Some(gpu) = &input.gpu {
+        let o = gpu_override(gpu, &overrides)?;
+        overrides.push(o);
+    }
 
     let mut groups = axis_groups(&input.choices, matrix.as_ref())?;
     check_duplicates(&groups, matrix.as_ref())?;
@@ -401,6 +408,59 @@ fn check_duplicates(groups: &[AxisGroup], matrix: Option<&MatrixFile>) -> Result
         }
     }
     Ok(())
+}
+
+/// The engine whose cells `--gpu` selects the simulated GPU of.
+const SIM_ENGINE: &str = "sim";
+
+/// `--gpu NAME` as an override of the simulator's `sim_gpu`, for the `sim`
+/// engine's cells only. The name must be a GPU of `matrix::model`; a
+/// `--set sim_gpu=...` (or `MATRIX_SERVER__SIM_GPU`) naming another GPU is
+/// refused rather than one silently winning.
+fn gpu_override(gpu: &str, overrides: &[Override]) -> Result<Override, MatrixError> {
+    let origin = || Origin {
+        file: "--gpu".into(),
+        location: None,
+    };
+    let wanted = crate::model::gpu(gpu).map_err(|e| MatrixError::Invalid {
+        origin: origin(),
+        message: e.to_string(),
+        hint: e.hint(),
+    })?;
+    for o in overrides
+        .iter()
+        .filter(|o| o.section == Section::Server && o.key == "sim_gpu")
+    {
+        let same = o
+            .value
+            .as_str()
+            .and_then(|v| crate::model::gpu(v).ok())
+            .is_some_and(|g| g.name == wanted.name);
+        if !same {
+            return Err(MatrixError::Invalid {
+                origin: origin(),
+                message: format!(
+                    "`{gpu}` and `{}={}` name different simulated GPUs",
+                    o.source,
+                    o.value
+                        .as_str()
+                        .map_or_else(|| o.value.to_string(), str::to_string)
+                ),
+                hint: Some(
+                    "--gpu sets the simulator's sim_gpu; give one of the two, \
+                     or the same GPU in both"
+                        .into(),
+                ),
+            });
+        }
+    }
+    Ok(Override {
+        section: Section::Server,
+        key: "sim_gpu".into(),
+        value: Value::String(gpu.to_ascii_lowercase()),
+        source: "--gpu".into(),
+        engine: Some(SIM_ENGINE.into()),
+    })
 }
 
 /// `--set` (or MATRIX_*) of a key that is also swept would silently flatten
@@ -884,7 +944,12 @@ impl<'a> Expander<'a> {
                 sections: m.set.for_engine(&c.engine),
             });
         }
-        later.extend(self.overrides.iter().map(MergeInput::from_override));
+        later.extend(
+            self.overrides
+                .iter()
+                .filter(|o| o.applies_to(&c.engine))
+                .map(MergeInput::from_override),
+        );
         let resolved = resolve(self.store, names, &later)?;
         let m = Arc::new((resolved, config_path));
         self.merged.insert(c.clone(), m.clone());

@@ -228,12 +228,11 @@ fn run_group(
     }
 }
 
-/// The accelerator for MFU/MBU: `--gpu`, the simulator's `sim_gpu`
-/// (default h100), or the first GPU nvidia-smi/rocm-smi reports.
+/// The accelerator for MFU/MBU: for the simulator the GPU it simulated
+/// (its `sim_gpu`, which `--gpu` set at planning; default h100), so a resumed
+/// run's numbers still match what ran; else `--gpu`, or the first GPU
+/// nvidia-smi/rocm-smi reports.
 fn gpu_name(ctx: &Ctx, group: &Group) -> Option<String> {
-    if let Some(g) = &ctx.opts.gpu {
-        return Some(g.clone());
-    }
     if group.engine == "sim" {
         let g = group
             .server
@@ -241,6 +240,9 @@ fn gpu_name(ctx: &Ctx, group: &Group) -> Option<String> {
             .and_then(|v| v.as_str())
             .unwrap_or("h100");
         return Some(g.to_string());
+    }
+    if let Some(g) = &ctx.opts.gpu {
+        return Some(g.clone());
     }
     detected_gpu()
 }
