@@ -59,6 +59,7 @@ fn manifest(run_id: &str) -> Manifest {
         engines: vec![],
         plan: serde_json::json!({}),
         env: IndexMap::new(),
+        sim_time_scale: None,
     }
 }
 
