@@ -355,6 +355,7 @@ fn batch_matches_sim_trace() {
         gap < 1.0,
         "median decode step: client {client} s vs trace {server} s"
     );
-    let per_token = v["median_decode_throughput"].as_f64().expect("tp") * g("median_decode_latency") / scale;
+    let per_token =
+        v["median_decode_throughput"].as_f64().expect("tp") * g("median_decode_latency") / scale;
     assert!((per_token - 4.0).abs() < 1e-6, "throughput = bsz / latency");
 }

@@ -82,7 +82,14 @@ async fn run(req: &BatchRequest) -> Result<i32, ClientError> {
     if !req.skip_warmup {
         println!("Warmup ...");
         let (bs, il) = (req.batch_size[0], req.input_len[0]);
-        let r = one_case(req, &sender, scale, &mut rng, (bs, il, req.output_len[0].min(4))).await?;
+        let r = one_case(
+            req,
+            &sender,
+            scale,
+            &mut rng,
+            (bs, il, req.output_len[0].min(4)),
+        )
+        .await?;
         print!("{}", lines(&r));
     }
     println!("Benchmark ...");

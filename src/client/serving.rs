@@ -19,8 +19,8 @@ use super::http::{Endpoint, Http};
 use super::metrics::{self, Metrics};
 use super::payload::{self, BodyOptions};
 use super::request::Sender;
-use super::tokenizer::Tok;
 use super::timescale::{self, TimeScale};
+use super::tokenizer::Tok;
 use super::{ClientError, arrivals, pyjson, ready, report};
 
 /// Run the benchmark; returns the exit code (0) or the error.

@@ -140,7 +140,11 @@ fn sim_time_scale(plan: &crate::plan::Plan, vars: &[(String, String)]) -> Option
         .or_else(|| vars.iter().find(|(k, _)| k == VAR).map(|(_, v)| v));
     match raw {
         None => Some(1.0),
-        Some(v) => v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0),
+        Some(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0),
     }
 }
 
