@@ -46,7 +46,7 @@ impl TimeScale {
             return TimeScale::Real;
         }
         match info.pointer("/sim/time_scale").and_then(Value::as_f64) {
-            Some(s) if s == 0.0 => TimeScale::Unthrottled,
+            Some(0.0) => TimeScale::Unthrottled,
             Some(s) if s.is_finite() && s > 0.0 && s != 1.0 => TimeScale::Scaled(s),
             _ => TimeScale::Real,
         }
