@@ -6,7 +6,10 @@
 //! The simulator runs at time scale 0.01 with a 1 s simulated step
 //! overhead, so every forward step takes ~10 ms of wall time: token gaps are
 //! long enough that a timing error of 1 ms would be obvious, and the whole
-//! file still runs in a few seconds.
+//! file still runs in a few seconds. The client learns the scale from the
+//! server and reports simulated time (docs/SIM.md, "Time scale"); its
+//! numbers are multiplied back by the trace's `time_scale` to compare them
+//! with the trace's wall-clock stamps.
 //!
 //! What is asserted exactly: completed requests, per-request and total
 //! input and output tokens, TTFT causality (client ≥ truth for every
@@ -42,6 +45,13 @@ struct Truth {
     completion_tokens: u64,
     arrival: f64,
     token_times: Vec<f64>,
+}
+
+/// The server's time scale: wall seconds per simulated second, by which
+/// the client's (simulated) numbers are turned back into wall time.
+fn time_scale(p: &Proc) -> f64 {
+    let v = get(p.port, "/sim/trace").json();
+    v["time_scale"].as_f64().expect("time_scale")
 }
 
 /// `/sim/trace` records in arrival order.
@@ -112,7 +122,7 @@ const OUT_LEN: u64 = 16;
 /// `matrix bench serving` with `backend` against a fresh simulator; returns
 /// the JSON line and the trace of the measured requests (warmup dropped).
 /// The caller holds [`timing_lock`] (and the QoS request, where it needs one).
-fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>) {
+fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>, f64) {
     let p = healthy_server(STEP_FLAGS, &[]);
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("r.jsonl");
@@ -136,8 +146,9 @@ fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>) {
         &out_len,
         "--num-prompts",
         &n,
+        // Simulated requests/s: 100/s of wall time at scale 0.01.
         "--request-rate",
-        "100",
+        "1",
         "--seed",
         "3",
         "--warmup-requests",
@@ -154,7 +165,7 @@ fn serve_and_trace(backend: &str) -> (Value, Vec<Truth>) {
         "measured requests plus one warmup"
     );
     truth.remove(0);
-    (v, truth)
+    (v, truth, time_scale(&p))
 }
 
 /// Pair each client request with its trace record by prompt length: the
@@ -185,8 +196,8 @@ fn pair<'a>(v: &Value, truth: &'a [Truth]) -> Vec<(usize, &'a Truth)> {
 /// printed, not asserted (that is [`check_serving_p99`]'s job).
 fn check_serving(backend: &str) {
     let _serial = timing_lock();
-    let (v, truth) = serve_and_trace(backend);
-    let (ttft, itl) = exact_checks(&v, &truth);
+    let (v, truth, scale) = serve_and_trace(backend);
+    let (ttft, itl) = exact_checks(&v, &truth, scale);
     gaps(backend, "TTFT", &ttft);
     gaps(backend, "ITL", &itl);
 }
@@ -206,8 +217,8 @@ fn check_serving_p99(backend: &str) {
     let _qos = cpu_latency_qos().unwrap_or_else(|e| panic!("{backend}: no CPU latency QoS: {e}"));
     let mut tried = Vec::new();
     for _ in 0..ATTEMPTS {
-        let (v, truth) = serve_and_trace(backend);
-        let (ttft, itl) = exact_checks(&v, &truth);
+        let (v, truth, scale) = serve_and_trace(backend);
+        let (ttft, itl) = exact_checks(&v, &truth, scale);
         let ttft_p99 = gaps(backend, "TTFT", &ttft);
         let itl_p99 = gaps(backend, "ITL", &itl);
         if ttft_p99 < 1.0 && itl_p99 < 1.0 {
@@ -222,8 +233,8 @@ fn check_serving_p99(backend: &str) {
 type Pairs = Vec<(f64, f64)>;
 
 /// Counts, tokens and TTFT causality, exactly. Returns the pairs of TTFT
-/// and of every ITL.
-fn exact_checks(v: &Value, truth: &[Truth]) -> (Pairs, Pairs) {
+/// and of every ITL, the client's turned into wall time (× `scale`).
+fn exact_checks(v: &Value, truth: &[Truth], scale: f64) -> (Pairs, Pairs) {
     assert_eq!(v["completed"], PROMPTS as u64);
     assert_eq!(v["failed"], 0);
     let trace_out: u64 = truth.iter().map(|t| t.completion_tokens).sum();
@@ -231,12 +242,13 @@ fn exact_checks(v: &Value, truth: &[Truth]) -> (Pairs, Pairs) {
     let trace_in: u64 = truth.iter().map(|t| t.prompt_tokens).sum();
     assert_eq!(v["total_input_tokens"].as_u64(), Some(trace_in));
 
-    let ttfts = floats(&v["ttfts"]);
+    let wall = |xs: Vec<f64>| xs.into_iter().map(|x| x * scale).collect::<Vec<f64>>();
+    let ttfts = wall(floats(&v["ttfts"]));
     let itls: Vec<Vec<f64>> = v["itls"]
         .as_array()
         .expect("itls")
         .iter()
-        .map(floats)
+        .map(|x| wall(floats(x)))
         .collect();
     let out_lens: Vec<u64> = v["output_lens"]
         .as_array()
@@ -351,7 +363,9 @@ fn batch_matches_sim_trace() {
             .fold(f64::MIN, f64::max)
     };
     let steps: Vec<f64> = (1..BATCH_OUT).map(|k| step(k) - step(k - 1)).collect();
-    let g = |k: &str| v[k].as_f64().expect(k);
+    // The client's latencies are simulated seconds: back to wall time.
+    let scale = time_scale(&p);
+    let g = |k: &str| v[k].as_f64().expect(k) * scale;
     // Causality, exact: the client's batch starts before the server sees
     // it and its tokens arrive after they are emitted.
     assert!(g("prefill_latency") >= step(0) - start);
@@ -362,6 +376,7 @@ fn batch_matches_sim_trace() {
         gap < 1.0,
         "median decode step: client {client} s vs trace {server} s"
     );
-    let per_token = g("median_decode_throughput") * client;
+    let per_token =
+        v["median_decode_throughput"].as_f64().expect("tp") * g("median_decode_latency") / scale;
     assert!((per_token - 4.0).abs() < 1e-6, "throughput = bsz / latency");
 }

@@ -60,6 +60,7 @@ fn manifest(run_id: &str) -> Manifest {
         plan: serde_json::json!({}),
         env: IndexMap::new(),
         options: Default::default(),
+        sim_time_scale: None,
     }
 }
 

@@ -6,6 +6,9 @@
 //! waits for absolute instants `start + offset[i]`. Like SGLang's
 //! `get_request`, the first request is due at 0 and each later one after an
 //! `Exp(rate)` gap; an infinite rate puts every request at 0.
+//!
+//! Offsets are in the server's time; against a time-scaled simulator the
+//! caller multiplies them by the scale ([`super::timescale`]).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -14,18 +17,6 @@ use rand_distr::{Distribution, Exp};
 /// Mixed into `--seed` so arrivals and prompts draw from independent streams
 /// (changing the rate does not change the prompts).
 const ARRIVAL_STREAM: u64 = 0x6172_7269_7661_6c73;
-
-/// `MATRIX_BENCH_TIME_SCALE` (default 1): multiply every arrival time by
-/// this. Against a time-scaled simulator (`MATRIX_SIM_TIME_SCALE`), give the
-/// same factor so request rates keep their meaning relative to the
-/// simulated server; real servers never need it.
-pub fn time_scale() -> f64 {
-    std::env::var("MATRIX_BENCH_TIME_SCALE")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(1.0)
-}
 
 /// Offsets in seconds, non-decreasing, one per request.
 pub fn schedule(n: usize, rate: f64, seed: u64) -> Vec<f64> {

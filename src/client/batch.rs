@@ -17,6 +17,9 @@
 //! - `total_latency`: batch start → the last sequence's end;
 //! - throughputs: `bsz·seq/prefill`, `bsz/median_decode`,
 //!   `bsz·(seq+out)/total` (tokens/s). Latencies are in seconds.
+//!
+//! Against a time-scaled simulator the times are converted to simulated
+//! time before any of this ([`super::timescale`]), as one_batch reports.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +34,7 @@ use super::payload::{self, BodyOptions};
 use super::record::RequestRecord;
 use super::request::Sender;
 use super::stats::percentile_sorted;
+use super::timescale::{self, TimeScale};
 use super::{ClientError, pyjson, ready};
 
 /// One combination's result, in one_batch's units (seconds, tokens/s).
@@ -72,18 +76,27 @@ async fn run(req: &BatchRequest) -> Result<i32, ClientError> {
         epoch: Instant::now(),
         every_token: true,
     };
+    let scale = TimeScale::learn(&http, &req.base_url).await;
+    timescale::announce(scale);
     let mut rng = ChaCha8Rng::seed_from_u64(req.seed);
     if !req.skip_warmup {
         println!("Warmup ...");
         let (bs, il) = (req.batch_size[0], req.input_len[0]);
-        let r = one_case(req, &sender, &mut rng, (bs, il, req.output_len[0].min(4))).await?;
+        let r = one_case(
+            req,
+            &sender,
+            scale,
+            &mut rng,
+            (bs, il, req.output_len[0].min(4)),
+        )
+        .await?;
         print!("{}", lines(&r));
     }
     println!("Benchmark ...");
     for &bs in &req.batch_size {
         for &il in &req.input_len {
             for &ol in &req.output_len {
-                let r = one_case(req, &sender, &mut rng, (bs, il, ol)).await?;
+                let r = one_case(req, &sender, scale, &mut rng, (bs, il, ol)).await?;
                 print!("{}", lines(&r));
                 if let Some(path) = &req.result_filename {
                     super::serving::append_line(
@@ -119,6 +132,7 @@ async fn flush_cache(sender: &Sender, base: &str) -> Result<(), ClientError> {
 async fn one_case(
     req: &BatchRequest,
     sender: &Sender,
+    scale: TimeScale,
     rng: &mut ChaCha8Rng,
     (bs, il, ol): (u32, u32, u32),
 ) -> Result<BatchResult, ClientError> {
@@ -157,13 +171,14 @@ async fn one_case(
         let s = sender.clone();
         set.spawn(async move { s.send(body, il, ol, 0).await });
     }
-    let recs = set.join_all().await;
+    let mut recs = set.join_all().await;
     if let Some(f) = recs.iter().find_map(|r| r.failure.as_ref()) {
         return Err(ClientError::Request {
             what: format!("batch (bs={bs}, il={il}, ol={ol})"),
             reason: f.message.clone(),
         });
     }
+    scale.unscale(&mut recs);
     Ok(summarise(&recs, (bs, il, ol)))
 }
 

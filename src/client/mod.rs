@@ -16,7 +16,8 @@
 //! framing, [`deadline`] the per-request limit, [`sse`] + [`chunk`] +
 //! [`meta`] + [`scan`] stream parsing,
 //! [`request`] one timed request, [`record`] what it leaves, [`metrics`] +
-//! [`stats`] the numbers, [`report`] + [`pyjson`] the output.
+//! [`stats`] the numbers, [`report`] + [`pyjson`] the output, [`timescale`]
+//! the server's clock (a time-scaled simulator's).
 
 pub mod args;
 pub mod arrivals;
@@ -41,6 +42,7 @@ pub mod scan;
 pub mod serving;
 pub mod sse;
 pub mod stats;
+pub mod timescale;
 pub mod tokenizer;
 
 pub use args::{BatchRequest, ServingRequest};

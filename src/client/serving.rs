@@ -1,9 +1,10 @@
 //! `matrix bench serving`: SGLang `bench_serving` semantics, run by matrix.
 //!
 //! Order of work: wait for the server → model name → prompts → request
-//! bodies (all serialized up front) → warmup → the measured run on the
-//! precomputed schedule → metrics → summary block, lateness section and
-//! `--output-file` JSON line.
+//! bodies (all serialized up front) → the server's time scale → warmup →
+//! the measured run on the precomputed schedule → records into the server's
+//! time → metrics → summary block, lateness section and `--output-file`
+//! JSON line.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use super::http::{Endpoint, Http};
 use super::metrics::{self, Metrics};
 use super::payload::{self, BodyOptions};
 use super::request::Sender;
+use super::timescale::{self, TimeScale};
 use super::tokenizer::Tok;
 use super::{ClientError, arrivals, pyjson, ready, report};
 
@@ -61,18 +63,24 @@ async fn run(req: &ServingRequest) -> Result<i32, ClientError> {
         every_token: false,
         epoch: Instant::now(),
     };
+    let scale = TimeScale::learn(&http, &req.base_url).await;
+    timescale::announce(scale);
     let warm_send = warmup(req, &opts, &prompts[0], &sender).await?;
     let sender_epoch = sender.epoch;
-    let jobs = jobs(req, &opts, &prompts);
+    let jobs = jobs(req, &opts, &prompts, scale.factor());
     let progress = progress_bar(req, jobs.len());
-    let recs = dispatch::run(jobs, sender, req.max_concurrency, progress.clone()).await;
+    let mut recs = dispatch::run(jobs, sender, req.max_concurrency, progress.clone()).await;
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
-    let mut m = metrics::compute(&recs, metrics::span_s(&recs).max(1e-9));
+    // Start-up measures this program, not the server: wall-clock, taken
+    // before the records move to the server's time.
     let first_us = warm_send.or_else(|| recs.iter().map(|r| r.send_us).min());
     let to_epoch = sender_epoch.duration_since(entered).as_secs_f64() * 1e3;
-    m.startup_ms = first_us.map_or(f64::NAN, |us| to_epoch + us as f64 * 1e-3);
+    let startup_ms = first_us.map_or(f64::NAN, |us| to_epoch + us as f64 * 1e-3);
+    scale.unscale(&mut recs);
+    let mut m = metrics::compute(&recs, metrics::span_s(&recs).max(1e-9));
+    m.startup_ms = startup_ms;
     print!("{}", report::summary(req, &m));
     print!("{}", report::lateness(&m));
     if let Some(path) = &req.output_file {
@@ -108,8 +116,9 @@ fn print_token_totals(prompts: &[Prompt]) {
     println!("#Output tokens: {output}");
 }
 
-fn jobs(req: &ServingRequest, opts: &BodyOptions<'_>, prompts: &[Prompt]) -> Vec<Job> {
-    let scale = arrivals::time_scale();
+/// The jobs, due at the schedule's offsets times `scale` (wall seconds
+/// per second of the server's time).
+fn jobs(req: &ServingRequest, opts: &BodyOptions<'_>, prompts: &[Prompt], scale: f64) -> Vec<Job> {
     let offsets = arrivals::schedule(prompts.len(), req.request_rate, req.seed)
         .into_iter()
         .map(|t| t * scale);

@@ -73,6 +73,13 @@ pub struct Manifest {
     /// Options a resume keeps (absent in manifests of older versions).
     #[serde(default)]
     pub options: ManifestOptions,
+    /// `MATRIX_SIM_TIME_SCALE` the simulator groups run at (default 1; the
+    /// first sim group's launch env wins over the run's environment); absent
+    /// without sim groups or when the value does not parse (the simulator
+    /// then refuses to start). Clients report in simulated time whatever it
+    /// is (docs/SIM.md, "Time scale").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_time_scale: Option<f64>,
 }
 
 /// What the caller knows; [`Manifest::collect`] adds what it can find out.
@@ -118,6 +125,7 @@ impl Manifest {
             plan: serde_json::to_value(input.plan).unwrap_or(Value::Null),
             env: relevant_env(&input.env_vars, &extra),
             options: input.options,
+            sim_time_scale: sim_time_scale(input.plan, &input.env_vars),
         }
     }
 
@@ -138,6 +146,26 @@ impl Manifest {
             path: path.to_owned(),
             reason: e.to_string(),
         })
+    }
+}
+
+/// The time scale of the plan's first sim group: its launch env, else the
+/// run's environment, else 1.
+fn sim_time_scale(plan: &crate::plan::Plan, vars: &[(String, String)]) -> Option<f64> {
+    const VAR: &str = "MATRIX_SIM_TIME_SCALE";
+    let g = plan.groups.iter().find(|g| g.engine == "sim")?;
+    let raw = g
+        .launch
+        .env
+        .get(VAR)
+        .or_else(|| vars.iter().find(|(k, _)| k == VAR).map(|(_, v)| v));
+    match raw {
+        None => Some(1.0),
+        Some(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0),
     }
 }
 

@@ -247,6 +247,7 @@ mod tests {
             plan: serde_json::json!({"mine": true}),
             env: IndexMap::new(),
             options: Default::default(),
+            sim_time_scale: None,
         }
     }
 
