@@ -12,7 +12,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp -r conf model_conf matrices "$tmp/"
 cd "$tmp"
-export MATRIX_SIM_TIME_SCALE=0 MATRIX_BENCH_TIME_SCALE=0
+export MATRIX_SIM_TIME_SCALE=0
 
 # Latency: one one_batch process, 40 batch sizes x 25 lengths = 1000 cells.
 python3 -c "print(','.join(str(i) for i in range(1, 41)) + ';' + ','.join(str(16 * i) for i in range(1, 26)))" >big.csv

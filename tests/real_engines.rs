@@ -42,7 +42,6 @@ fn project() -> RunProject {
     let venv = venv();
     let mut p = RunProject::new();
     p.sim_scale = 1.0;
-    p.bench_scale = 1.0;
     let path = format!(
         "{}:{}",
         venv.join("bin").display(),

@@ -14,7 +14,6 @@ use run_support::{RunProject, assert_unique_cells, statuses, wait_for};
 fn slow_project() -> RunProject {
     let mut p = RunProject::new();
     p.sim_scale = 0.1;
-    p.bench_scale = 0.1;
     p.write(
         "matrices/slow.yaml",
         "axes:\n  model: qwen\n  mode: serving\n  deploy: [tp8, tp8ep8]\n  request_rate: [4, 8, 16]\n\

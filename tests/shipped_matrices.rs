@@ -140,7 +140,6 @@ fn check(s: &Shipped) -> Result<(), String> {
     // 100x faster than real time; at 1000x an inter-token latency of a few
     // simulated ms is below the client's microsecond resolution.
     p.sim_scale = 0.01;
-    p.bench_scale = 0.01;
     let matrix = format!("matrices/{}", s.file);
     let mut args = vec!["--matrix", matrix.as_str()];
     args.extend_from_slice(s.args);
@@ -287,7 +286,6 @@ fn gpu_reaches_the_simulator() {
     // MI300X (192 GB, 188.16).
     let mut p = RunProject::new();
     p.sim_scale = 0.01;
-    p.bench_scale = 0.01;
     let out = p.run(&[
         "--matrix",
         "matrices/grok_offline.yaml",

@@ -30,9 +30,8 @@ pub type Row = BTreeMap<String, String>;
 pub struct RunProject {
     pub dir: tempfile::TempDir,
     pub port: u16,
-    /// `MATRIX_SIM_TIME_SCALE` and `MATRIX_BENCH_TIME_SCALE`.
+    /// `MATRIX_SIM_TIME_SCALE` (clients learn it from the simulator).
     pub sim_scale: f64,
-    pub bench_scale: f64,
     /// Extra environment for `matrix` (and so for everything it starts).
     pub env: Vec<(String, String)>,
     /// `--grace` seconds.
@@ -49,7 +48,6 @@ impl RunProject {
             dir,
             port: free_port(),
             sim_scale: 0.001,
-            bench_scale: 0.001,
             env: Vec::new(),
             grace: "1".into(),
         }
@@ -90,7 +88,6 @@ impl RunProject {
         cmd.env_remove("CI");
         cmd.env("MATRIX_FLAGS", "table")
             .env("MATRIX_SIM_TIME_SCALE", self.sim_scale.to_string())
-            .env("MATRIX_BENCH_TIME_SCALE", self.bench_scale.to_string())
             .env("MATRIX_SIM_START_LOG", self.start_log())
             .env(MARK, self.path());
         for (k, v) in &self.env {
