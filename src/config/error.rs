@@ -80,7 +80,7 @@ pub enum ConfigError {
         second: String,
         second_line: Option<usize>,
     },
-    #[error("{origin}: engine flags belong under `server:`, not at the top level of the file")]
+    #[error("{origin}: engine flags belong under `{}:`, not {}", flat.under("server"), flat.place())]
     FlatLayer { origin: Origin, flat: FlatStyle },
 }
 
@@ -129,16 +129,28 @@ pub enum FlatFix {
 }
 
 impl FlatStyle {
+    /// A key path under the keys' prefix: `server` → `set.server`.
+    fn under(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}.{path}", self.prefix)
+        }
+    }
+
+    /// Where the keys were found, for the message.
+    fn place(&self) -> String {
+        if self.prefix.is_empty() {
+            "at the top level of the file".into()
+        } else {
+            format!("directly under `{}:`", self.prefix)
+        }
+    }
+
     /// One line per key: where it belongs.
     fn advice(&self) -> String {
         let engine = self.engine.as_deref().unwrap_or("sglang");
-        let at = |section: &str| {
-            if self.prefix.is_empty() {
-                section.to_string()
-            } else {
-                format!("{}.{section}", self.prefix)
-            }
-        };
+        let at = |section: &str| self.under(section);
         let mut out = format!(
             "engine flags go under `{}:` (snake_case or kebab-case); each key here belongs at:",
             at("server")

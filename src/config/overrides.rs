@@ -163,6 +163,19 @@ mod tests {
     }
 
     #[test]
+    fn server_keys_have_one_spelling_env_names_keep_theirs() {
+        for arg in ["tp-size=4", "server.tp-size=4", "tp_size=4"] {
+            let o = parse_set(arg).unwrap();
+            assert_eq!((o.section, o.key.as_str()), (Section::Server, "tp_size"));
+        }
+        assert_eq!(parse_set("tp-size=4").unwrap().source, "--set tp-size");
+        let o = parse_set("env.MY-VAR=1").unwrap();
+        assert_eq!((o.section, o.key.as_str()), (Section::Env, "MY-VAR"));
+        let o = from_env(vec![("MATRIX_SERVER__TP-SIZE".into(), "4".into())]).unwrap();
+        assert_eq!(o[0].key, "tp_size");
+    }
+
+    #[test]
     fn set_rejects_bad_input() {
         assert!(parse_set("tp_size").is_err());
         assert!(
