@@ -503,3 +503,48 @@ fn cpu_lists_reach_the_launch_and_the_clients() {
     assert!(text.contains("\n  cpus: 1\n"), "{text}");
     assert!(text.contains("\n      client cpus: 0\n"), "{text}");
 }
+
+/// The GPU count behind MFU/MBU comes from the launch argv: tp x dp
+/// replicas, but tp alone under SGLang's DP attention, whose replicas share
+/// the tp GPUs; vLLM's translation of the same deploy runs dp x tp.
+#[test]
+fn gpu_count_follows_the_launch_argv() {
+    let root = Path::new(ROOT);
+    let count = |args: &[&str]| -> Vec<Option<u64>> {
+        let v = plan_json(
+            root,
+            &[&["--model", "qwen", "--mconf", "2l"], args].concat(),
+        );
+        let plan: matrix::plan::Plan = serde_json::from_value(v).expect("plan JSON is a Plan");
+        plan.groups.iter().map(|g| g.gpu_count()).collect()
+    };
+    let all = |v: Vec<Option<u64>>, n: u64| {
+        assert!(!v.is_empty());
+        assert!(v.iter().all(|c| *c == Some(n)), "{v:?}, expected {n}");
+    };
+    all(count(&["--deploy", "tp8"]), 8);
+    // tp 8, dp 8, attn_dp_size 8: eight GPUs, not 64.
+    all(count(&["--deploy", "tp8ep8dp8"]), 8);
+    // Plain data parallelism replicates the tp group.
+    all(count(&["--deploy", "tp8", "--set", "dp_size=2"]), 16);
+    // vLLM spells tp8ep8dp8 as dp 8 x tp 1 with expert parallelism.
+    all(
+        count(&[
+            "--deploy",
+            "tp8ep8dp8",
+            "--engine",
+            "vllm",
+            "--mode",
+            "serving",
+            "--set",
+            "seq=16",
+            "--set",
+            "output_len=4",
+            "--set",
+            "num_prompts=4",
+            "--set",
+            "request_rate=inf",
+        ]),
+        8,
+    );
+}

@@ -117,6 +117,28 @@ pub struct Group {
     pub cells: Vec<PlanCell>,
 }
 
+impl Group {
+    /// GPUs the launch spreads the model over, from the sizes read back from
+    /// its argv: tensor parallel × data-parallel replicas, except under
+    /// SGLang's DP attention (`--enable-dp-attention`, `--attn-dp-size N`
+    /// with N > 1 on the command line), where the dp attention replicas share
+    /// the tp GPUs. A tp spanning several nodes already counts them all.
+    /// `None` when a size could not be read: no MFU/MBU then, not a guess.
+    pub fn gpu_count(&self) -> Option<u64> {
+        let (tp, dp) = (self.tp?.max(1), self.dp?.max(1));
+        let argv = &self.launch.argv;
+        let flag_value = |name: &str| {
+            argv.iter()
+                .rposition(|a| a == name)
+                .and_then(|i| argv.get(i + 1))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let dp_attention = argv.iter().any(|a| a == "--enable-dp-attention")
+            || flag_value("--attn-dp-size").is_some_and(|n| n > 1);
+        Some(if dp_attention { tp } else { tp * dp })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Layers {
     pub base: String,

@@ -214,9 +214,8 @@ fn run_group(
     let gpu = gpu_name(ctx, group);
     // GPU count from the launch argv's sizes; unknown sizes: no MFU/MBU.
     let gpus = group
-        .tp
-        .zip(group.nnodes)
-        .map(|(tp, n)| (tp * n.max(1)) as u32);
+        .gpu_count()
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
     let util = spec
         .as_ref()
         .zip(gpus)
