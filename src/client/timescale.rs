@@ -17,10 +17,11 @@
 //! changes. At scale 0 (unthrottled) no simulated time is observable: the
 //! client keeps wall-clock arrivals and numbers, and says so.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
-use super::http::Http;
-use super::ready;
+use super::http::{Http, Method};
 use super::record::RequestRecord;
 
 /// The variable that used to set the client's scale by hand; no longer read.
@@ -52,9 +53,31 @@ impl TimeScale {
         }
     }
 
-    /// Ask the server at `base` (one `GET /server_info`).
+    /// Ask the server at `base` (`GET /server_info`). Any HTTP answer
+    /// decides (a server without the route is not the simulator); no answer
+    /// at all is asked again, then said on stderr, never silently taken for
+    /// real time.
     pub async fn learn(http: &Http, base: &str) -> Self {
-        Self::from_server_info(&ready::server_info(http, base).await)
+        let url = format!("{base}/server_info");
+        for _ in 0..3 {
+            match http
+                .call(Method::Get, &url, None, Duration::from_secs(5))
+                .await
+            {
+                Ok((200, body)) => {
+                    return Self::from_server_info(
+                        &serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    );
+                }
+                Ok(_) => return TimeScale::Real,
+                Err(_) => continue,
+            }
+        }
+        eprintln!(
+            "warning: {url} did not answer: times are reported as measured (wall clock); \
+             against a time-scaled simulator they are off by its scale"
+        );
+        TimeScale::Real
     }
 
     /// Wall seconds per reported second: what arrival offsets are
