@@ -67,8 +67,9 @@ impl Failure {
     /// with `code` (None: killed by a signal, or still running).
     pub fn read(tail: &str, code: Option<i32>) -> Failure {
         let lines: Vec<String> = tail.lines().map(clean).collect();
-        let found = find_error(&lines);
-        let class = classify(&lines, code);
+        let exception = final_exception(&lines);
+        let found = exception.or_else(|| find_error(&lines));
+        let class = classify(&lines, exception, code);
         let hint = found.and_then(|i| hint_after(&lines, i));
         let line = found
             .map(|i| error_text(&lines, i))
@@ -149,9 +150,29 @@ fn shorten(s: &str) -> String {
     t
 }
 
-/// Index of the engine's error line: the last line naming a cause
-/// (memory, missing module, argparse), else the last Python exception
-/// line, else the last line that says error.
+/// Index of the exception that ended the process: the first exception
+/// line after the last `Traceback (most recent call last):` (SGLang prints
+/// it after `Scheduler hit an exception: `, so anywhere in a line); with no
+/// traceback header in the tail (cut off), the last exception line. None
+/// when the last traceback has no exception line yet (the tail ends inside
+/// it) or there is no exception line at all.
+///
+/// This line wins over lines that merely mention a cause: SGLang logs
+/// `Ignore import error when loading sglang.srt.models.X: No module named
+/// 'Y'` at every start, and a later crash must not read as a missing module.
+fn final_exception(lines: &[String]) -> Option<usize> {
+    match lines
+        .iter()
+        .rposition(|l| l.contains("Traceback (most recent call last)"))
+    {
+        Some(h) => (h + 1..lines.len()).find(|&i| is_exception_line(&lines[i])),
+        None => lines.iter().rposition(|l| is_exception_line(l)),
+    }
+}
+
+/// Index of the engine's error line when no exception ended the process:
+/// the last line naming a cause (memory, missing module, argparse), else
+/// the last Python exception line, else the last line that says error.
 fn find_error(lines: &[String]) -> Option<usize> {
     let last = |pred: &dyn Fn(&str) -> bool| lines.iter().rposition(|l| pred(l));
     last(&|l| cause_of(l).is_some())
@@ -272,19 +293,26 @@ fn last_meaningful(lines: &[String]) -> Option<String> {
         .cloned()
 }
 
-/// The class of a failure: what the lines name, else what the exit code
-/// says (127/126: not found or not executable; 2 with an `error:` or
-/// `usage:` line: argparse), else [`FailureClass::Other`].
-fn classify(lines: &[String], code: Option<i32>) -> FailureClass {
-    if let Some(c) = lines.iter().rev().find_map(|l| cause_of(l)) {
+/// The class of a failure: what the final exception line names when
+/// there is one (see [`final_exception`]), else what any line names; else
+/// what the exit code says (127/126: not found or not executable; 2 with
+/// an `error:` or `usage:` line and no exception: argparse), else
+/// [`FailureClass::Other`].
+fn classify(lines: &[String], exception: Option<usize>, code: Option<i32>) -> FailureClass {
+    let named = match exception {
+        Some(i) => cause_of(&lines[i]),
+        None => lines.iter().rev().find_map(|l| cause_of(l)),
+    };
+    if let Some(c) = named {
         return c;
     }
     match code {
         Some(127 | 126) => FailureClass::NotFound,
         Some(2)
-            if lines
-                .iter()
-                .any(|l| l.starts_with("usage:") || l.contains("error: ")) =>
+            if exception.is_none()
+                && lines
+                    .iter()
+                    .any(|l| l.starts_with("usage:") || l.contains("error: ")) =>
         {
             FailureClass::BadArgument
         }
@@ -362,6 +390,90 @@ Killed
             "x: ModuleNotFoundError: No module named 'sglang'"
         );
         assert!(f.class.permanent());
+    }
+
+    /// SGLang's start-up warning about an optional model's import, then a
+    /// transient crash while loading.
+    const SGLANG_IMPORT_WARNING_THEN_NCCL: &str = "\
+[2025-11-02 10:00:00] Ignore import error when loading sglang.srt.models.deepseek_janus_pro: No module named 'timm'
+[2025-11-02 10:00:00] Ignore import error when loading sglang.srt.models.mllama4: No module named 'transformers.models.llama4'
+[2025-11-02 10:00:05] Init torch distributed begin.
+[2025-11-02 10:00:07] Scheduler hit an exception: Traceback (most recent call last):
+  File \"/sgl-workspace/sglang/python/sglang/srt/managers/scheduler.py\", line 3012, in run_scheduler_process
+    scheduler = Scheduler(server_args, port_args, gpu_id, tp_rank, moe_ep_rank, pp_rank, dp_rank)
+  File \"/usr/lib/python3/dist-packages/torch/distributed/distributed_c10d.py\", line 2806, in all_reduce
+    work = group.allreduce([tensor], opts)
+RuntimeError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled system error, NCCL version 2.21.5
+
+[2025-11-02 10:00:07] Received sigquit from a child process. It usually means the child failed.
+Killed
+";
+
+    #[test]
+    fn import_warning_does_not_beat_a_later_crash() {
+        let f = Failure::read(SGLANG_IMPORT_WARNING_THEN_NCCL, Some(1));
+        assert_eq!(
+            f.line.as_deref(),
+            Some(
+                "RuntimeError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled system error, NCCL version 2.21.5"
+            )
+        );
+        assert_eq!(f.class, FailureClass::Other);
+        assert!(!f.class.permanent(), "a retry can get past an NCCL error");
+        assert_eq!(f.hint, None);
+    }
+
+    #[test]
+    fn import_warning_then_a_real_missing_module_is_permanent() {
+        let tail = "\
+[2025-11-02 10:00:00] Ignore import error when loading sglang.srt.models.mllama4: No module named 'transformers.models.llama4'
+Traceback (most recent call last):
+  File \"<frozen runpy>\", line 198, in _run_module_as_main
+  File \"/x/sglang/launch_server.py\", line 7, in <module>
+    from sglang.srt.entrypoints.http_server import launch_server
+ModuleNotFoundError: No module named 'sglang'
+";
+        let f = Failure::read(tail, Some(1));
+        assert_eq!(
+            f.line.as_deref(),
+            Some("ModuleNotFoundError: No module named 'sglang'")
+        );
+        assert_eq!(f.class, FailureClass::MissingModule);
+        assert!(f.class.permanent());
+    }
+
+    #[test]
+    fn the_last_traceback_decides_and_its_first_exception_line() {
+        // An earlier handled OOM traceback, then a transient crash whose
+        // message runs over two lines, the second looking like an exception.
+        let tail = "\
+Traceback (most recent call last):
+  File \"/x/a.py\", line 1, in f
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB
+retrying with a smaller graph
+Traceback (most recent call last):
+  File \"/x/b.py\", line 2, in g
+RuntimeError: worker 3 died
+ValueError: from the worker
+";
+        let f = Failure::read(tail, Some(1));
+        assert_eq!(f.line.as_deref(), Some("RuntimeError: worker 3 died"));
+        assert_eq!(f.class, FailureClass::Other);
+    }
+
+    #[test]
+    fn a_traceback_without_its_exception_line_falls_back_to_the_scan() {
+        let cut = "starting\nTraceback (most recent call last):\n  File \"/x/a.py\", line 1, in f\nCUDA out of memory while capturing graphs\n";
+        let f = Failure::read(cut, Some(1));
+        assert_eq!(
+            f.line.as_deref(),
+            Some("CUDA out of memory while capturing graphs")
+        );
+        assert_eq!(f.class, FailureClass::OutOfMemory);
+        let headless = "  File \"/x/a.py\", line 1, in f\nRuntimeError: boom\nexiting\n";
+        let f = Failure::read(headless, Some(1));
+        assert_eq!(f.line.as_deref(), Some("RuntimeError: boom"));
+        assert_eq!(f.class, FailureClass::Other);
     }
 
     #[test]

@@ -126,13 +126,17 @@ impl Launch {
             && !one_batch::oom_in(&self.log)
     }
 
-    /// Why the process failed, from its own part of the log.
+    /// Why the process failed, from the tail of its own part of the log
+    /// (the same number of lines serving reads), so that lines from earlier
+    /// in a long run cannot name the cause.
     fn failure(&self) -> Failure {
         let code = match self.outcome {
             CmdOutcome::Exited(s) => s.code(),
             _ => None,
         };
-        Failure::read(&self.log, code)
+        let lines: Vec<&str> = self.log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(crate::exec::ready::TAIL_LINES)..].join("\n");
+        Failure::read(&tail, code)
     }
 
     fn entries(&self, bszs: &[u64], seqs: &[u64], ol: u64) -> Vec<Entry> {
