@@ -138,7 +138,14 @@ fn clean(line: &str) -> String {
         }
         out.push(c);
     }
-    out.trim().to_string()
+    let out = out.trim();
+    // torch.distributed prefixes every line a rank prints: `[rank0]: ...`.
+    match out.strip_prefix("[rank").and_then(|r| r.split_once("]:")) {
+        Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            rest.trim().to_string()
+        }
+        _ => out.to_string(),
+    }
 }
 
 fn shorten(s: &str) -> String {
@@ -421,6 +428,22 @@ Killed
         assert_eq!(f.class, FailureClass::Other);
         assert!(!f.class.permanent(), "a retry can get past an NCCL error");
         assert_eq!(f.hint, None);
+    }
+
+    #[test]
+    fn rank_prefixed_traceback_is_read_like_a_plain_one() {
+        let tail = "\
+[rank0]: Traceback (most recent call last):
+[rank0]:   File \"/x/sglang/srt/managers/scheduler.py\", line 2000, in run_scheduler_process
+[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB
+[rank1]: RuntimeError: NCCL communicator was aborted
+";
+        let f = Failure::read(tail, Some(1));
+        assert_eq!(
+            f.line.as_deref(),
+            Some("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
+        );
+        assert_eq!(f.class, FailureClass::OutOfMemory);
     }
 
     #[test]
