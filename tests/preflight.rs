@@ -365,3 +365,88 @@ fn model_too_large_for_a_real_engine_is_a_warning_with_numbers() {
     );
     assert!(warning.contains(" GB"), "names the numbers: {warning}");
 }
+
+/// The module check runs with the env the spawn gets: an engine importable
+/// only through `env:` (here PYTHONPATH) passes pre-flight and is launched;
+/// without it, Python's last stderr line is in the message.
+#[test]
+fn engine_module_importable_through_env_only() {
+    let p = Project::new();
+    let marker = p.path().join("launched");
+    // `-c` is the pre-flight's find_spec; anything else the real launch.
+    let bin = script(
+        &p,
+        "python3",
+        &format!(
+            "if [ \"$1\" = -c ]; then\n\
+               [ \"$PYTHONPATH\" = /opt/engine ] && exit 0\n\
+               echo 'Traceback (most recent call last):' >&2\n\
+               echo 'ImportError: libcuda.so.1: cannot open shared object file' >&2\n\
+               exit 1\n\
+             fi\n\
+             touch '{}'\nexit 1",
+            marker.display()
+        ),
+    );
+    let args = [
+        "run", "--engine", "sglang", "--model", "qwen", "--mconf", "2l", "--deploy", "tp1",
+    ];
+    let mut cmd = p.matrix(&args);
+    cmd.env("PATH", path_with(&bin));
+    let err = refused(&p, "engine_module_import_error", cmd);
+    assert!(
+        err.contains("not importable by python3: ImportError: libcuda.so.1"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "launched although refused");
+
+    let mut cmd = p.matrix(&[&args[..], &["--set", "env.PYTHONPATH=/opt/engine"]].concat());
+    cmd.env("PATH", path_with(&bin)).env_remove("PYTHONPATH");
+    let (_, _, err) = output(cmd);
+    assert!(!err.contains("cannot run"), "{err}");
+    assert!(marker.exists(), "the engine was never launched: {err}");
+}
+
+/// A vLLM run whose SGLang client module is missing is told to install
+/// sglang (the module's top-level package), not vLLM.
+#[test]
+fn client_module_missing_names_its_package() {
+    let p = Project::new();
+    // Only vllm.* modules are importable.
+    let bin = script(&p, "python3", "case \"$3\" in vllm*) exit 0;; esac\nexit 1");
+    // The Python client's tokenizer check passes (files present).
+    p.write("model_conf/qwen/tokenizer.json", "{}");
+    p.write("model_conf/qwen/tokenizer_config.json", "{}");
+    let m = serving_matrix(&p, "qwen", "random-ids");
+    let mut cmd = p.matrix(&[
+        "run",
+        "--engine",
+        "vllm",
+        "--matrix",
+        m,
+        "--set",
+        "workload.client=sglang",
+    ]);
+    cmd.env("PATH", path_with(&bin));
+    let err = refused(&p, "client_module_missing", cmd);
+    assert!(err.contains("install sglang for `python3`"), "{err}");
+    assert!(!err.contains("install vllm"), "{err}");
+}
+
+/// `run.port` beyond 65535 is refused, not truncated to another port.
+#[test]
+fn port_beyond_u16_is_refused() {
+    let p = Project::new();
+    let m = serving_matrix(&p, "qwen", "random-ids");
+    let cmd = p.matrix(&[
+        "run",
+        "--engine",
+        "sim",
+        "--matrix",
+        m,
+        "--set",
+        "run.port=70000",
+    ]);
+    let err = refused(&p, "port_out_of_range", cmd);
+    assert!(err.contains("run.port 70000"), "{err}");
+}

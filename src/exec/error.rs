@@ -86,6 +86,10 @@ pub enum ExecError {
         cpus: Vec<usize>,
         available: Vec<usize>,
     },
+    /// `matrix run`'s pre-flight found an environment in which every
+    /// launch would fail (nothing was started or written).
+    #[error(transparent)]
+    Preflight(#[from] super::preflight::PreflightError),
     /// The SIGINT/SIGTERM handlers could not be installed.
     #[error("cannot install the SIGINT/SIGTERM handlers")]
     SignalInstall(#[source] std::io::Error),
@@ -117,6 +121,7 @@ impl ExecError {
                 "readiness URLs look like http://127.0.0.1:30000/health (plain HTTP, numeric or named host)"
                     .into(),
             ),
+            ExecError::Preflight(e) => e.hint(),
             _ => None,
         }
     }
@@ -128,7 +133,8 @@ impl ExecError {
             ExecError::EmptyArgv
             | ExecError::BadUrl { .. }
             | ExecError::PortInUse { .. }
-            | ExecError::Cpus { .. } => EXIT_USAGE,
+            | ExecError::Cpus { .. }
+            | ExecError::Preflight(_) => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
     }

@@ -28,6 +28,7 @@
 
 mod error;
 pub mod port;
+pub mod preflight;
 pub mod process;
 pub mod ready;
 pub mod run_cmd;
@@ -35,6 +36,7 @@ pub mod signals;
 
 pub use error::ExecError;
 pub use port::{check_port_free, port_in_use, wait_port_free};
+pub use preflight::PreflightError;
 pub use process::{Child, Spec, Stopped, group_alive};
 pub use ready::{Readiness, ReadyCheck, log_tail, wait_ready};
 pub use run_cmd::{CmdOutcome, run_cmd};

@@ -256,11 +256,11 @@ fn detected_gpu() -> Option<String> {
         .find(|g| name.contains(g.split(['-', ' ']).next().unwrap_or(g)))
 }
 
-/// Pre-flight of the environment ([`crate::plan::preflight`]): programs,
-/// nsys, ports; then real engines' GPU memory, a warning recorded on the
+/// Pre-flight of the environment ([`crate::exec::preflight`]): programs
+/// (with the env their spawn gets), nsys, ports; then real engines' GPU memory, a warning recorded on the
 /// plan, when the GPU is known (`--gpu` or detected).
 fn preflight(root: &Utf8Path, plan: &mut Plan, opts: &RunOptions) -> Result<(), Error> {
-    crate::plan::preflight::run_checks(plan).map_err(crate::plan::PlanError::from)?;
+    exec::preflight::run_checks(plan).map_err(exec::ExecError::from)?;
     if plan.groups.iter().any(|g| g.engine != "sim") {
         if let Some(gpu) = opts.gpu.clone().or_else(detected_gpu) {
             let warnings = crate::plan::preflight::memory_warnings(plan, root, &gpu);

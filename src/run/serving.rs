@@ -82,19 +82,10 @@ impl Start {
     }
 }
 
-fn host_port(group: &Group) -> (String, u16) {
-    let host = group
-        .run
-        .get("host")
-        .and_then(|v| v.as_str())
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let port = group
-        .run
-        .get("port")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(30000) as u16;
-    (host, port)
+/// `run.host`/`run.port` of the group; a port beyond 65535 is refused
+/// (pre-flight already did, so a run never reaches that).
+fn host_port(group: &Group) -> Result<(String, u16), Error> {
+    Ok(exec::preflight::host_port(group).map_err(exec::ExecError::from)?)
 }
 
 /// Profile each cell once per phase: a server launched under Nsight Systems
@@ -241,7 +232,7 @@ fn warn_in_log(ctx: &mut Ctx, group: &Group, msg: String) {
 /// Launch the server (`argv`: the group's, or it wrapped in nsys) and wait
 /// until it is ready.
 fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, Error> {
-    let (host, port) = host_port(group);
+    let (host, port) = host_port(group)?;
     if let Err(e) = exec::check_port_free(&host, port) {
         // Someone else's server: it may be gone by the retry.
         return Ok(Start::failed(Status::StartupCrash, e.to_string(), false));
@@ -335,7 +326,7 @@ fn start_server(ctx: &mut Ctx, group: &Group, argv: &[String]) -> Result<Start, 
 /// Stop the server (SIGTERM, grace, SIGKILL to its group) and wait until
 /// its port is free for the next group.
 fn shut_down(ctx: &mut Ctx, group: &Group, server: &mut Child) -> Result<(), Error> {
-    let (host, port) = host_port(group);
+    let (host, port) = host_port(group)?;
     let t = std::time::Instant::now();
     server.stop(ctx.opts.grace)?;
     ctx.counts.busy += t.elapsed();
@@ -630,7 +621,9 @@ fn last_lines(text: &str, n: usize) -> String {
 
 /// Does the server still answer its readiness URL?
 fn healthy(group: &Group) -> bool {
-    let (host, port) = host_port(group);
+    let Ok((host, port)) = host_port(group) else {
+        return false;
+    };
     let url = group
         .ready
         .as_ref()
