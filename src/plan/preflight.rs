@@ -120,7 +120,7 @@ pub fn memory_warnings(plan: &Plan, root: &Utf8Path, gpu: &str) -> Vec<String> {
                 g.model,
                 g.mconf,
                 g.engine,
-                tp * dp
+                g.gpu_count().unwrap_or(tp * dp)
             ));
         }
     }

@@ -263,8 +263,12 @@ fn preflight(root: &Utf8Path, plan: &mut Plan, opts: &RunOptions) -> Result<(), 
     exec::preflight::run_checks(plan).map_err(exec::ExecError::from)?;
     if plan.groups.iter().any(|g| g.engine != "sim") {
         if let Some(gpu) = opts.gpu.clone().or_else(detected_gpu) {
-            let warnings = crate::plan::preflight::memory_warnings(plan, root, &gpu);
-            plan.warnings.extend(warnings);
+            // A resumed plan already holds the warnings of its first start.
+            for w in crate::plan::preflight::memory_warnings(plan, root, &gpu) {
+                if !plan.warnings.contains(&w) {
+                    plan.warnings.push(w);
+                }
+            }
         }
     }
     Ok(())
