@@ -345,7 +345,7 @@ fn open(
                     .filter_map(|n| profile::phases(n))
                     .flatten()
                     .collect();
-                profile::apply(&mut plan, &phases).map_err(crate::plan::PlanError::from)?;
+                profile::apply(&mut plan, &phases)?;
             }
             let (recorder, report) = Recorder::resume(&layout, recorder_schema(&plan))?;
             Ok((plan, layout, recorder, report.done))
