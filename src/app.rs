@@ -62,7 +62,7 @@ pub fn require_project(root: &Utf8Path) -> Result<(), Error> {
 pub fn plan(input: &PlanInput, profile: Option<&[plan::profile::Phase]>) -> Result<Plan, Error> {
     let mut p = plan::build(input)?;
     if let Some(phases) = profile {
-        plan::profile::apply(&mut p, phases);
+        plan::profile::apply(&mut p, phases)?;
     }
     plan::preflight::static_checks(&p, &input.expand.root, &input.matrix_exe)
         .map_err(plan::PlanError::from)?;

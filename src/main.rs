@@ -128,7 +128,6 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
         }
     };
     let opts = matrix::run::RunOptions {
-        profile,
         no_prune: a.no_prune,
         quiet: a.quiet,
         gpu: a.input.gpu,

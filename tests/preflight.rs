@@ -178,8 +178,9 @@ fn plan_profile_shows_the_nsys_command_of_each_pass() {
     assert_eq!(cell["profile"][1]["phase"], "decode");
     assert_eq!(argv[..2], ["nsys", "profile"]);
     let base = format!(
-        "qwen_profile/{}/decode_bsz1_seq16_tp1_none",
-        plan["run_id"].as_str().unwrap()
+        "qwen_profile/{}/decode_bsz1_seq16_tp1_none_{}",
+        plan["run_id"].as_str().unwrap(),
+        cell["id"].as_str().unwrap()
     );
     assert!(argv.iter().any(|a| a.ends_with(&base)), "{argv:?}");
     let tail = &argv[argv.len() - 5..];

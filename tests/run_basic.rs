@@ -335,8 +335,11 @@ fn profile_decode_under_stand_in_nsys() {
     assert_eq!(rows.len(), 4);
     assert_eq!(statuses(&rows).get("ok"), Some(&4), "{rows:#?}");
     let dir = p.results().join("qwen_profile").join(&id);
-    for (b, s) in [(1, 16), (1, 32), (2, 16), (2, 32)] {
-        let base = format!("decode_bsz{b}_seq{s}_tp8ep8_fa3");
+    for row in &rows {
+        // The readable part, then the cell id (cells differing only by
+        // what it does not name would otherwise share one artifact).
+        let (b, s, cell) = (&row["bsz"], &row["input_len"], &row["cell_id"]);
+        let base = format!("decode_bsz{b}_seq{s}_tp8ep8_fa3_{cell}");
         for ext in ["nsys-rep", "sqlite"] {
             let f = dir.join(format!("{base}.{ext}"));
             assert!(f.is_file(), "missing {}", f.display());

@@ -61,6 +61,14 @@ pub enum PlanError {
     MultiNode { message: String },
     #[error(transparent)]
     Preflight(#[from] super::preflight::PreflightError),
+    #[error(
+        "--profile: cells `{first}` and `{second}` would write the same Nsight Systems artifact `{path}`"
+    )]
+    DuplicateProfileArtifact {
+        path: String,
+        first: String,
+        second: String,
+    },
 }
 
 impl PlanError {
@@ -95,6 +103,9 @@ impl PlanError {
                 .map(|s| format!("did you mean `{s}`?")),
             PlanError::FlagTable { .. } => None,
             PlanError::Preflight(e) => e.hint(),
+            PlanError::DuplicateProfileArtifact { .. } => Some(
+                "nsys --force-overwrite would keep only the last of them; give the cells distinct ids (this is a bug in matrix: please report it)".into(),
+            ),
             PlanError::MultiNode { .. } => Some(
                 "every node runs `matrix run ... --ip MASTER_IP --rank N` (N = 0 on the master)".into(),
             ),

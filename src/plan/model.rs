@@ -40,8 +40,10 @@ impl Plan {
 
     /// Give the plan another run id (a run started in the same second took
     /// this one): the run folder becomes `<same parent>/<run_id>` in every
-    /// path and command line that named it.
+    /// path and command line that named it, the profile passes' included
+    /// (`raw_output/<id>` and `<model>_profile/<id>`).
     pub fn rename_run(&mut self, run_id: &str) {
+        use super::profile::profile_dir_of;
         let old = self.run_dir.clone();
         let new = match old.rsplit_once('/') {
             Some((parent, _)) => format!("{parent}/{run_id}"),
@@ -53,6 +55,19 @@ impl Plan {
             }
         };
         for g in &mut self.groups {
+            let old_prof = profile_dir_of(&old, &self.run_id, &g.model).to_string();
+            let new_prof = profile_dir_of(&new, run_id, &g.model).to_string();
+            let fix_pass = |s: &mut String| {
+                fix(s);
+                if s.contains(old_prof.as_str()) {
+                    *s = s.replace(old_prof.as_str(), &new_prof);
+                }
+            };
+            for c in &mut g.cells {
+                for pass in &mut c.profile {
+                    pass.argv.iter_mut().for_each(fix_pass);
+                }
+            }
             g.launch.argv.iter_mut().for_each(fix);
             g.launch.env.values_mut().for_each(fix);
             fix(&mut g.model_dir.dir);

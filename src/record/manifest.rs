@@ -48,9 +48,12 @@ pub struct ManifestOptions {
     /// `--gpu`: the accelerator of the MFU/MBU columns.
     #[serde(default)]
     pub gpu: Option<String>,
-    /// `--profile`: the phases captured with Nsight Systems.
-    #[serde(default)]
-    pub profile: Option<Vec<String>>,
+    /// `--profile` as manifests of older versions recorded it (before the
+    /// plan carried its phases and passes): read to resume those runs,
+    /// never written. The plan (`plan.profile`, `cells[].profile`) is the
+    /// one source of what a run profiles.
+    #[serde(default, rename = "profile", skip_serializing)]
+    pub legacy_profile: Option<Vec<String>>,
 }
 
 /// Everything needed to know what a run was and to resume it.

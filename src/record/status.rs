@@ -30,11 +30,14 @@ pub enum Status {
     Skipped,
     /// A matrix constraint removed the cell before anything ran.
     Pruned,
+    /// The plan cannot run the cell as written (a profiled plan's cell
+    /// without profile passes); the reason is in the `error` column.
+    PlanError,
 }
 
 impl Status {
     /// Every status, in documentation order.
-    pub const ALL: [Status; 11] = [
+    pub const ALL: [Status; 12] = [
         Status::Ok,
         Status::StartupTimeout,
         Status::StartupCrash,
@@ -46,6 +49,7 @@ impl Status {
         Status::Interrupted,
         Status::Skipped,
         Status::Pruned,
+        Status::PlanError,
     ];
 
     /// The snake_case word.
@@ -62,6 +66,7 @@ impl Status {
             Status::Interrupted => "interrupted",
             Status::Skipped => "skipped",
             Status::Pruned => "pruned",
+            Status::PlanError => "plan_error",
         }
     }
 

@@ -11,14 +11,11 @@ use crate::plan::{Group, PlanCell};
 use crate::record::csv::{CsvRow, CsvSchema, value_text};
 use crate::record::{Recorder, RunLayout, Status};
 
-use super::profile::Phase;
 use super::progress::{Event, Reporter};
 
 /// Options of `matrix run` beyond the plan.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Nsight Systems capture of these phases (`--profile`).
-    pub profile: Option<Vec<Phase>>,
     /// Keep larger batch sizes after an OOM (`--no-prune`).
     pub no_prune: bool,
     pub quiet: bool,
@@ -37,7 +34,6 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            profile: None,
             no_prune: false,
             quiet: false,
             gpu: None,

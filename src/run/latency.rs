@@ -22,7 +22,7 @@ use crate::record::{Status, Utilisation, fill_latency, fill_skipped};
 
 use super::context::{Ctx, cell_timeout, now};
 use super::files::{read_from, size_of};
-use super::profile::{Phase, replace_lists};
+use super::profile::replace_lists;
 use super::progress::Event;
 
 /// Run the unfinished cells of a latency group.
@@ -31,9 +31,10 @@ pub fn run_group(
     group: &Group,
     todo: Vec<&PlanCell>,
     util: Option<&Utilisation<'_>>,
+    profiled: bool,
 ) -> Result<(), Error> {
-    if let Some(phases) = ctx.opts.profile.clone() {
-        return run_profiled(ctx, group, todo, &phases, util);
+    if profiled {
+        return run_profiled(ctx, group, todo, util);
     }
     let mut remaining = todo;
     let mut startup_failures = 0;
@@ -273,12 +274,12 @@ fn settle_missing<'a>(
 }
 
 /// Run each cell once per phase under Nsight Systems, one process each,
-/// so each artifact holds one phase of one cell.
+/// so each artifact holds one phase of one cell. The passes are the plan's
+/// (`cells[].profile`); a cell without any is recorded as failed.
 fn run_profiled(
     ctx: &mut Ctx,
     group: &Group,
     todo: Vec<&PlanCell>,
-    phases: &[Phase],
     util: Option<&Utilisation<'_>>,
 ) -> Result<(), Error> {
     let dir = ctx.layout.profile_dir(&group.model);
@@ -291,16 +292,18 @@ fn run_profiled(
             break;
         }
         let (b, s) = (bsz(cell), seq(cell));
+        if cell.profile.is_empty() {
+            let msg = super::profile::NO_PASSES.to_string();
+            ctx.finish(group, cell, Status::PlanError, Some(msg), now(), |_| {})?;
+            continue;
+        }
         let mut last = None;
         // The plan built each pass's nsys command (`matrix plan --profile`).
         for pass in &cell.profile {
-            if !pass.phase().is_some_and(|p| phases.contains(&p)) {
-                continue;
-            }
             let result = result_file(group);
             last = Some(launch(ctx, group, &pass.argv, &result, 1)?);
         }
-        let Some(l) = last else { continue };
+        let Some(l) = last else { continue }; // not reached: the passes are not empty
         let entries = l.entries(&[b], &[s], output_len(&[cell]));
         match find(&entries, cell) {
             Some(Entry::Measured(r)) => {

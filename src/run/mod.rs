@@ -116,9 +116,6 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
     let resumed = matches!(target, Target::Resume { .. });
     let (mut plan, layout, recorder, done) = open(root, target, &mut opts)?;
     if resumed {
-        if let Some(phases) = &opts.profile {
-            crate::plan::profile::apply(&mut plan, phases);
-        }
         preflight(root, &mut plan, &opts)?;
     }
     let schema = recorder_schema(&plan);
@@ -162,7 +159,7 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
             id: group.id.clone(),
             phase: format!("{} {}", group.engine, group.mode),
         });
-        run_group(root, &mut ctx, group, todo)?;
+        run_group(root, &mut ctx, group, todo, plan.profile.is_some())?;
     }
     ctx.reporter.finish();
     // The whole run's counts, from the journal: cells finished before a
@@ -190,12 +187,15 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
     })
 }
 
-/// Stage the model, then run the group's unfinished cells by mode.
+/// Stage the model, then run the group's unfinished cells by mode;
+/// `profiled` (the plan has `profile`): each cell runs its planned nsys
+/// passes.
 fn run_group(
     root: &Utf8Path,
     ctx: &mut Ctx,
     group: &Group,
     todo: Vec<&PlanCell>,
+    profiled: bool,
 ) -> Result<(), Error> {
     let config = root.join(&group.model_dir.source);
     let dir = Utf8PathBuf::from(&group.model_dir.dir);
@@ -221,9 +221,9 @@ fn run_group(
         .zip(gpus)
         .and_then(|(s, n)| Utilisation::new(s, gpu.as_deref(), n));
     match group.exec {
-        Exec::Process => latency::run_group(ctx, group, todo, util.as_ref()),
+        Exec::Process => latency::run_group(ctx, group, todo, util.as_ref(), profiled),
         // A launched server measured by one client per cell.
-        Exec::Server => serving::run_group(ctx, group, todo, util.as_ref()),
+        Exec::Server => serving::run_group(ctx, group, todo, util.as_ref(), profiled),
     }
 }
 
@@ -277,8 +277,8 @@ fn preflight(root: &Utf8Path, plan: &mut Plan, opts: &RunOptions) -> Result<(), 
 /// Open the records of a fresh or resumed run; the number of cells already
 /// done. A fresh run claims its run folder; when a run started in the same
 /// second took the id, the next one (`<timestamp>-2_<name>`, ...) is tried,
-/// without waiting. A resume takes `--gpu` and `--profile` from the
-/// manifest (see docs/RESULTS.md).
+/// without waiting. A resume takes `--gpu` from the manifest and the
+/// profile passes from its plan (see docs/RESULTS.md).
 fn open(
     root: &Utf8Path,
     target: Target,
@@ -302,10 +302,7 @@ fn open(
                 env_vars: opts.env_vars.clone(),
                 options: ManifestOptions {
                     gpu: opts.gpu.clone(),
-                    profile: opts
-                        .profile
-                        .as_ref()
-                        .map(|p| p.iter().map(|ph| ph.name().to_string()).collect()),
+                    ..ManifestOptions::default()
                 },
             });
             let base = plan.run_id.clone();
@@ -336,7 +333,7 @@ fn open(
             };
             let layout = RunLayout::new(results_dir, id);
             let manifest = Manifest::read(&layout.manifest())?;
-            let plan: Plan = serde_json::from_value(manifest.plan).map_err(|e| Error::Io {
+            let mut plan: Plan = serde_json::from_value(manifest.plan).map_err(|e| Error::Io {
                 context: format!(
                     "the manifest of {} does not hold a plan this matrix can read",
                     layout.run_id()
@@ -344,13 +341,16 @@ fn open(
                 source: std::io::Error::other(e),
             })?;
             opts.gpu = manifest.options.gpu;
-            opts.profile = manifest.options.profile.map(|names| {
-                names
+            // A manifest of a version whose plan did not carry its profile
+            // passes: build them once, so the plan is what runs.
+            if let (None, Some(names)) = (&plan.profile, &manifest.options.legacy_profile) {
+                let phases: Vec<_> = names
                     .iter()
                     .filter_map(|n| profile::phases(n))
                     .flatten()
-                    .collect()
-            });
+                    .collect();
+                profile::apply(&mut plan, &phases)?;
+            }
             let (recorder, report) = Recorder::resume(&layout, recorder_schema(&plan))?;
             Ok((plan, layout, recorder, report.done))
         }

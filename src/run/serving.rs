@@ -28,9 +28,10 @@ pub fn run_group(
     group: &Group,
     todo: Vec<&PlanCell>,
     util: Option<&Utilisation<'_>>,
+    profiled: bool,
 ) -> Result<(), Error> {
-    if let Some(phases) = ctx.opts.profile.clone() {
-        return run_profiled(ctx, group, todo, &phases, util);
+    if profiled {
+        return run_profiled(ctx, group, todo, util);
     }
     let mut remaining = todo;
     let mut start_failures = 0;
@@ -94,12 +95,13 @@ fn host_port(group: &Group) -> Result<(String, u16), Error> {
 /// after it, then the server stopped so nsys writes
 /// `<phase>_<cell>_<deploy>_<backend>.nsys-rep` and `.sqlite`. The cell is
 /// recorded from its last pass. An engine without `start_profile` never
-/// opens the range: that is said once per group.
+/// opens the range: that is said once per group. The passes are the
+/// plan's (`cells[].profile`); a cell without any, or with a phase this
+/// build does not know, is recorded as failed.
 fn run_profiled(
     ctx: &mut Ctx,
     group: &Group,
     todo: Vec<&PlanCell>,
-    phases: &[super::profile::Phase],
     util: Option<&Utilisation<'_>>,
 ) -> Result<(), Error> {
     let dir = ctx.layout.profile_dir(&group.model);
@@ -119,11 +121,23 @@ fn run_profiled(
     }
     for cell in todo {
         // The plan built each pass's nsys command (`matrix plan --profile`).
+        if cell.profile.is_empty() {
+            let msg = super::profile::NO_PASSES.to_string();
+            ctx.finish(group, cell, Status::PlanError, Some(msg), now(), |_| {})?;
+            continue;
+        }
+        if let Some(p) = cell.profile.iter().find(|p| p.phase().is_none()) {
+            let msg = format!(
+                "profile phase `{}` is not one this matrix knows (prefill, decode)",
+                p.phase
+            );
+            ctx.finish(group, cell, Status::PlanError, Some(msg), now(), |_| {})?;
+            continue;
+        }
         let passes: Vec<_> = cell
             .profile
             .iter()
             .filter_map(|p| Some((p.phase()?, &p.argv)))
-            .filter(|(p, _)| phases.contains(p))
             .collect();
         for (i, &(phase, argv)) in passes.iter().enumerate() {
             if ctx.stop.is_stopping() {
