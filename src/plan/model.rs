@@ -141,16 +141,19 @@ impl Group {
     /// `None` when a size could not be read: no MFU/MBU then, not a guess.
     pub fn gpu_count(&self) -> Option<u64> {
         let (tp, dp) = (self.tp?.max(1), self.dp?.max(1));
+        Some(if self.dp_attention() { tp } else { tp * dp })
+    }
+
+    /// Does the launch run SGLang's DP attention (`--enable-dp-attention`,
+    /// or `--attn-dp-size N` with N > 1, the last occurrence winning)?
+    pub fn dp_attention(&self) -> bool {
         let argv = &self.launch.argv;
-        let flag_value = |name: &str| {
-            argv.iter()
-                .rposition(|a| a == name)
-                .and_then(|i| argv.get(i + 1))
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        let dp_attention = argv.iter().any(|a| a == "--enable-dp-attention")
-            || flag_value("--attn-dp-size").is_some_and(|n| n > 1);
-        Some(if dp_attention { tp } else { tp * dp })
+        let attn_dp_size = argv
+            .iter()
+            .rposition(|a| a == "--attn-dp-size")
+            .and_then(|i| argv.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok());
+        argv.iter().any(|a| a == "--enable-dp-attention") || attn_dp_size.is_some_and(|n| n > 1)
     }
 }
 

@@ -91,7 +91,7 @@ pub fn memory_warnings(plan: &Plan, root: &Utf8Path, gpu: &str) -> Vec<String> {
             continue;
         };
         // Sizes read back from the argv; unreadable ones: no estimate.
-        let (Some(tp), Some(dp)) = (g.tp, g.dp) else {
+        let (Some(tp), Some(dp), Some(gpus)) = (g.tp, g.dp, g.gpu_count()) else {
             continue;
         };
         let (tp, dp) = (tp.max(1), dp.max(1));
@@ -110,17 +110,14 @@ pub fn memory_warnings(plan: &Plan, root: &Utf8Path, gpu: &str) -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        if g.server.get("enable_dp_attention").and_then(Value::as_bool) == Some(true) {
+        // DP attention as the launch runs it, the same reading as the GPU count.
+        if g.dp_attention() {
             flags.extend(["--attn-dp-size".into(), dp.to_string()]);
         }
         if let Some(message) = fits.problem(g, root, &flags) {
             out.push(format!(
                 "group {} ({}/{}, {} on {} x {gpu}, mem_fraction_static {frac}): {message}",
-                g.id,
-                g.model,
-                g.mconf,
-                g.engine,
-                g.gpu_count().unwrap_or(tp * dp)
+                g.id, g.model, g.mconf, g.engine, gpus
             ));
         }
     }

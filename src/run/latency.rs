@@ -21,7 +21,7 @@ use crate::plan::{Group, PlanCell};
 use crate::record::{Status, Utilisation, fill_latency, fill_skipped};
 
 use super::context::{Ctx, cell_timeout, now};
-use super::files::{read_from, size_of};
+use super::files::{last_lines, read_from, size_of};
 use super::profile::replace_lists;
 use super::progress::Event;
 
@@ -135,8 +135,7 @@ impl Launch {
             CmdOutcome::Exited(s) => s.code(),
             _ => None,
         };
-        let lines: Vec<&str> = self.log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(crate::exec::ready::TAIL_LINES)..].join("\n");
+        let tail = last_lines(&self.log, crate::exec::ready::TAIL_LINES);
         Failure::read(&tail, code)
     }
 

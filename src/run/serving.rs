@@ -19,7 +19,7 @@ use crate::plan::{AdminCall, Group, PlanCell};
 use crate::record::{Status, Utilisation, fill_latency, fill_serving};
 
 use super::context::{Ctx, cell_timeout, note_in_log, now};
-use super::files::{read_from, size_of};
+use super::files::{last_lines, read_from, size_of};
 use super::progress::Event;
 
 /// Run the unfinished cells of a serving group.
@@ -625,12 +625,6 @@ pub fn metric_known(name: &str) -> bool {
         || name
             .split_once('_')
             .is_some_and(|(s, r)| stats.contains(&s) && series.contains(&r))
-}
-
-/// The last `n` lines of `text`.
-fn last_lines(text: &str, n: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(n)..].join("\n")
 }
 
 /// Does the server still answer its readiness URL?
