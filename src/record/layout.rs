@@ -21,22 +21,6 @@ pub struct RunLayout {
     run_id: String,
 }
 
-/// Profiler output kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProfileExt {
-    NsysRep,
-    Sqlite,
-}
-
-impl ProfileExt {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProfileExt::NsysRep => "nsys-rep",
-            ProfileExt::Sqlite => "sqlite",
-        }
-    }
-}
-
 impl RunLayout {
     pub fn new(results_dir: impl Into<Utf8PathBuf>, run_id: impl Into<String>) -> Self {
         RunLayout {
@@ -101,25 +85,6 @@ impl RunLayout {
         self.results_dir
             .join(format!("{model}_profile"))
             .join(&self.run_id)
-    }
-
-    /// `<model>_profile/<run_id>/<phase>_bsz<b>_seq<s>_<deploy>_<backend>.<ext>`.
-    /// Pass `none` (or any placeholder) for a layer that is not set.
-    #[allow(clippy::too_many_arguments)]
-    pub fn profile_file(
-        &self,
-        model: &str,
-        phase: &str,
-        bsz: u64,
-        seq: u64,
-        deploy: &str,
-        backend: &str,
-        ext: ProfileExt,
-    ) -> Utf8PathBuf {
-        self.profile_dir(model).join(format!(
-            "{phase}_bsz{bsz}_seq{seq}_{deploy}_{backend}.{}",
-            ext.as_str()
-        ))
     }
 
     /// Create `raw_output/<run_id>/` and `csv/` (group and profile folders
@@ -253,16 +218,8 @@ mod tests {
         );
         assert_eq!(l.csv(), "results/csv/20261122-153000_qwen_2l.csv");
         assert_eq!(
-            l.profile_file(
-                "qwen",
-                "prefill",
-                4,
-                1024,
-                "tp8",
-                "fa3",
-                ProfileExt::NsysRep
-            ),
-            "results/qwen_profile/20261122-153000_qwen_2l/prefill_bsz4_seq1024_tp8_fa3.nsys-rep"
+            l.profile_dir("qwen"),
+            "results/qwen_profile/20261122-153000_qwen_2l"
         );
     }
 

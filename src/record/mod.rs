@@ -22,7 +22,7 @@ pub use commands::{CommandLog, Executed, Role};
 pub use csv::{CsvRow, CsvSchema, CsvSink, Mode};
 pub use error::RecordError;
 pub use journal::{Journal, JournalEntry, JournalState};
-pub use layout::{ProfileExt, RunLayout, latest};
+pub use layout::{RunLayout, latest};
 pub use manifest::{EngineInfo, GitInfo, GpuInfo, Manifest, ManifestInput, ManifestOptions};
 pub use metrics::{Utilisation, fill_latency, fill_serving, fill_skipped};
 pub use recorder::{Recorder, ResumeReport};
