@@ -110,13 +110,9 @@ impl Ctx {
             Some(started.0),
             Some(round3(duration.as_secs_f64())),
         );
+        // Counted at the end from the journal (`Counts::of`), which also
+        // holds the cells finished before a resume.
         self.recorder.finish_cell(&row)?;
-        match status {
-            Status::Ok => self.counts.ok += 1,
-            Status::Skipped => self.counts.skipped += 1,
-            Status::Pruned => self.counts.pruned += 1,
-            _ => self.counts.failed += 1,
-        }
         self.reporter.event(&Event::CellDone {
             id: cell.id.clone(),
             status: status.to_string(),
