@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod csv;
+pub mod event;
 mod error;
 pub mod journal;
 pub mod layout;
