@@ -136,7 +136,9 @@ fn run_sweep(root: &camino::Utf8Path, a: cli::RunArgs) -> Result<i32, Error> {
         argv: std::env::args().collect(),
         env_vars: std::env::vars().collect(),
     };
-    let summary = matrix::run::run(root, target, opts)?;
+    let quiet = opts.quiet;
+    let lines = Box::new(matrix::run::lines::Lines::stderr(quiet));
+    let summary = matrix::run::run(root, target, opts, vec![lines])?;
     write_stderr(&summary.render());
     Ok(summary.exit_code())
 }

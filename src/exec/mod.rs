@@ -27,6 +27,7 @@
 //! ```
 
 mod error;
+pub mod launcher;
 pub mod port;
 pub mod preflight;
 pub mod process;
@@ -35,9 +36,10 @@ pub mod run_cmd;
 pub mod signals;
 
 pub use error::ExecError;
+pub use launcher::{Clock, Job, Launcher, RealLauncher, Server, Stamp, SystemClock};
 pub use port::{check_port_free, port_in_use, wait_port_free};
 pub use preflight::PreflightError;
 pub use process::{Child, Spec, Stopped, group_alive};
 pub use ready::{Readiness, ReadyCheck, log_tail, wait_ready};
-pub use run_cmd::{CmdOutcome, run_cmd};
+pub use run_cmd::{CmdOutcome, run_cmd, run_cmd_polling};
 pub use signals::{StopFlag, install as install_signals};

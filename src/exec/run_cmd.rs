@@ -29,24 +29,47 @@ pub fn run_cmd(
     grace: Duration,
     stop: StopFlag,
 ) -> Result<CmdOutcome, ExecError> {
+    run_cmd_polling(spec, timeout, grace, stop, Duration::MAX, &mut || {})
+}
+
+/// [`run_cmd`], calling `tick` about every `every` while the command runs
+/// (and once more when it has ended), e.g. to read its progress from its
+/// log. `Duration::MAX`: only the final call.
+pub fn run_cmd_polling(
+    spec: &Spec,
+    timeout: Duration,
+    grace: Duration,
+    stop: StopFlag,
+    every: Duration,
+    tick: &mut dyn FnMut(),
+) -> Result<CmdOutcome, ExecError> {
     let mut child = Child::spawn(spec)?;
     let start = Instant::now();
     let mut nap = Duration::from_millis(1);
-    loop {
+    let mut next_tick = every;
+    let outcome = loop {
         if let Some(status) = child.try_wait()? {
             child.stop(grace)?; // sweep leftovers of the group
-            return Ok(CmdOutcome::Exited(status));
+            break CmdOutcome::Exited(status);
         }
         if stop.is_stopping() {
             child.stop(grace)?;
-            return Ok(CmdOutcome::Interrupted);
+            break CmdOutcome::Interrupted;
         }
         let elapsed = start.elapsed();
         if elapsed >= timeout {
             child.stop(grace)?;
-            return Ok(CmdOutcome::TimedOut { after: elapsed });
+            break CmdOutcome::TimedOut { after: elapsed };
+        }
+        if elapsed >= next_tick {
+            tick();
+            next_tick = elapsed.saturating_add(every);
         }
         std::thread::sleep(nap.min(timeout - elapsed));
         nap = (nap * 2).min(Duration::from_millis(10));
+    };
+    if every != Duration::MAX {
+        tick();
     }
+    Ok(outcome)
 }

@@ -5,6 +5,7 @@
 
 pub mod failure;
 pub mod one_batch;
+pub mod progress;
 pub mod pyjson;
 pub mod serving;
 

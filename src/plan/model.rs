@@ -38,6 +38,30 @@ impl Plan {
         self.groups.iter().map(|g| g.cells.len()).sum()
     }
 
+    /// The axes whose value differs between cells of the plan, in the
+    /// plan's axis order: the names cells are labelled by. A value absent
+    /// from a cell counts as a value of its own.
+    pub fn varying_axes(&self) -> Vec<String> {
+        let mut cells = self.groups.iter().flat_map(|g| g.cells.iter());
+        let Some(first) = cells.next() else {
+            return Vec::new();
+        };
+        let mut differs = vec![false; self.axes.len()];
+        for c in cells {
+            for (i, a) in self.axes.iter().enumerate() {
+                if !differs[i] && c.axes.get(a) != first.axes.get(a) {
+                    differs[i] = true;
+                }
+            }
+        }
+        self.axes
+            .iter()
+            .zip(differs)
+            .filter(|(_, d)| *d)
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
     /// Give the plan another run id (a run started in the same second took
     /// this one): the run folder becomes `<same parent>/<run_id>` in every
     /// path and command line that named it, the profile passes' included
@@ -133,6 +157,20 @@ pub struct Group {
 }
 
 impl Group {
+    /// The values of the `varying` axes that all cells of the group share
+    /// (the group's own part of its cells' labels).
+    pub fn shared_axes(&self, varying: &[String]) -> IndexMap<String, Value> {
+        let mut cells = self.cells.iter();
+        let Some(first) = cells.next() else {
+            return IndexMap::new();
+        };
+        let mut out = first.axes_of(varying);
+        for c in cells {
+            out.retain(|k, v| c.axes.get(k) == Some(v));
+        }
+        out
+    }
+
     /// GPUs the launch spreads the model over, from the sizes read back from
     /// its argv: tensor parallel × data-parallel replicas, except under
     /// SGLang's DP attention (`--enable-dp-attention`, `--attn-dp-size N`
@@ -224,4 +262,38 @@ pub struct PlanCell {
     /// `--profile`: one nsys-wrapped launch per phase.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profile: Vec<super::profile::ProfilePass>,
+}
+
+impl PlanCell {
+    /// The cell's values of the `varying` axes (those it has), in that order.
+    pub fn axes_of(&self, varying: &[String]) -> IndexMap<String, Value> {
+        varying
+            .iter()
+            .filter_map(|a| Some((a.clone(), self.axes.get(a)?.clone())))
+            .collect()
+    }
+
+    /// `bsz=64 seq=1024`: the cell's values of the `varying` axes as a
+    /// person reads them (strings unquoted), in that order; "" when no
+    /// axis varies.
+    pub fn label(&self, varying: &[String]) -> String {
+        label_of(&self.axes_of(varying))
+    }
+}
+
+/// `k=v k=v` of axis values: the one formatting of a cell's label.
+pub fn label_of(axes: &IndexMap<String, Value>) -> String {
+    let mut out = String::new();
+    for (k, v) in axes {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(k);
+        out.push('=');
+        match v {
+            Value::String(s) => out.push_str(s),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    out
 }

@@ -185,6 +185,17 @@ impl Recorder {
         Ok(())
     }
 
+    /// The CSV row of a [`CellFinished`](super::event::CellFinished) event:
+    /// every column of the schema, "" for an empty one.
+    pub fn row_text(&self, row: &CsvRow) -> IndexMap<String, String> {
+        self.csv
+            .schema()
+            .columns()
+            .iter()
+            .map(|c| (c.clone(), row.get(c).unwrap_or("").to_string()))
+            .collect()
+    }
+
     /// Record a process about to be spawned (`commands.jsonl`, synced).
     pub fn executed(&mut self, e: &Executed) -> Result<(), RecordError> {
         self.commands.append(e)
@@ -193,6 +204,22 @@ impl Recorder {
     /// The CSV writer (for tests that simulate a kill between the writes).
     pub fn csv_mut(&mut self) -> &mut CsvSink {
         &mut self.csv
+    }
+}
+
+/// The recorder is the first consumer of a run's events: a cell's row is on
+/// disk (CSV, then journal, each synced) before any other consumer sees its
+/// `cell_finished`. Other events it does not record.
+impl super::event::Consumer for Recorder {
+    fn event(&mut self, e: &super::event::Event) -> Result<(), RecordError> {
+        if let super::event::Event::CellFinished(f) = e {
+            let mut row = CsvRow::new();
+            for (k, v) in &f.row {
+                row.set(k, v);
+            }
+            self.finish_cell(&row)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,17 +1,20 @@
 //! What every part of a run shares: the plan's layout on disk, the
-//! recorder, the stop flag, the reporter, options and counters.
+//! outputs (recorder and consumers), the stop flag, the launcher and clock,
+//! options and counters.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use camino::Utf8PathBuf;
 
 use crate::Error;
-use crate::exec::StopFlag;
+use crate::config::engine::Exec;
+use crate::exec::{Clock, Launcher, Stamp, StopFlag};
 use crate::plan::{Group, PlanCell};
 use crate::record::csv::{CsvRow, CsvSchema, value_text};
+use crate::record::event::{
+    CellFinished, CellStarted, Consumer, DurationOf, Event, GroupLaunching, GroupStopped, Warning,
+};
 use crate::record::{Recorder, RunLayout, Status};
-
-use super::progress::{Event, Reporter};
 
 /// Options of `matrix run` beyond the plan.
 #[derive(Debug, Clone)]
@@ -76,50 +79,184 @@ impl Counts {
     }
 }
 
+/// How long a cell took, for its CSV `duration_s` and its event.
+#[derive(Debug, Clone, Copy)]
+pub enum Took {
+    /// The cell's own wall time, from this stamp to now (a serving cell,
+    /// a cell that failed before anything ran).
+    Since(Stamp),
+    /// Measured by the engine for this cell (one_batch's `total_latency`),
+    /// inside a process that ran for `process` (the CSV's `duration_s`,
+    /// docs/RESULTS.md).
+    Measured { secs: f64, process: Duration },
+    /// Only the time of the process that ran it with others is known.
+    Process(Duration),
+}
+
+/// Where a run's events go: the recorder first (a cell's row is on disk
+/// before any other consumer sees it), then the other consumers in order.
+pub struct Outputs {
+    pub recorder: Recorder,
+    pub consumers: Vec<Box<dyn Consumer>>,
+}
+
+impl Outputs {
+    pub fn emit(&mut self, e: &Event) -> Result<(), Error> {
+        self.recorder.event(e)?;
+        for c in &mut self.consumers {
+            c.event(e)?;
+        }
+        Ok(())
+    }
+}
+
 /// The state a run threads through its groups.
-pub struct Ctx {
+pub struct Ctx<'r> {
     pub run_id: String,
     pub layout: RunLayout,
     pub schema: CsvSchema,
-    pub recorder: Recorder,
+    pub out: Outputs,
     pub stop: StopFlag,
-    pub reporter: Reporter,
     pub opts: RunOptions,
     pub counts: Counts,
-    pub started: Instant,
+    pub started: Stamp,
+    pub launcher: &'r mut dyn Launcher,
+    pub clock: &'r dyn Clock,
+    /// The plan's varying axes (cells' labels).
+    pub varying: Vec<String>,
+    /// Cells of the whole plan.
+    pub cells: usize,
+    /// Cells started or finished so far, those before a resume included.
+    pub index: usize,
+    /// The cell whose `cell_started` was emitted and whose
+    /// `cell_finished` was not yet.
+    pub current: Option<String>,
+    /// 1-based position of the current group in the plan, and the plan's
+    /// groups.
+    pub group_index: usize,
+    pub groups: usize,
+    /// Launches of the current group in this session.
+    pub attempt: u32,
 }
 
-impl Ctx {
-    /// Record one finished cell (CSV row then journal line, both synced).
+impl Ctx<'_> {
+    pub fn now(&self) -> Stamp {
+        self.clock.now()
+    }
+
+    /// Emit an event to every output.
+    pub fn emit(&mut self, e: Event) -> Result<(), Error> {
+        self.out.emit(&e)
+    }
+
+    /// A warning (a consumer's failure to show it stops the run like any).
+    pub fn warn(&mut self, group: Option<&Group>, message: String) -> Result<(), Error> {
+        self.emit(Event::Warning(Warning {
+            group: group.map(|g| g.id.clone()),
+            message,
+        }))
+    }
+
+    /// A launch of `group`'s process or server for `cells` cells.
+    pub fn launching(&mut self, group: &Group, cells: usize) -> Result<(), Error> {
+        self.attempt += 1;
+        self.emit(Event::GroupLaunching(GroupLaunching {
+            group: group.id.clone(),
+            index: self.group_index,
+            groups: self.groups,
+            engine: group.engine.clone(),
+            mode: group.mode.clone(),
+            attempt: self.attempt,
+            cells,
+            axes: group.shared_axes(&self.varying),
+        }))
+    }
+
+    /// The group's process or server launched at `since` is gone.
+    pub fn stopped(&mut self, group: &Group, since: Stamp) -> Result<(), Error> {
+        let wall_s = self.now().since(since).as_secs_f64();
+        self.emit(Event::GroupStopped(GroupStopped {
+            group: group.id.clone(),
+            wall_s,
+        }))
+    }
+
+    /// Emit `cell_started` for `cell` unless it is the current cell.
+    pub fn cell_started(&mut self, group: &Group, cell: &PlanCell) -> Result<(), Error> {
+        if self.current.as_deref() == Some(cell.id.as_str()) {
+            return Ok(());
+        }
+        self.index += 1;
+        self.current = Some(cell.id.clone());
+        self.emit(Event::CellStarted(CellStarted {
+            group: group.id.clone(),
+            cell: cell.id.clone(),
+            index: self.index,
+            cells: self.cells,
+            axes: cell.axes_of(&self.varying),
+            label: cell.label(&self.varying),
+        }))
+    }
+
+    /// Record one finished cell: `cell_started` first when the runner could
+    /// not see it start (one_batch runs many cells in one process), then
+    /// `cell_finished`, whose row the recorder writes (CSV row then journal
+    /// line, both synced) before any other consumer sees it. `at` is the
+    /// CSV's `started_at`.
+    #[allow(clippy::too_many_arguments)]
     pub fn finish(
         &mut self,
         group: &Group,
         cell: &PlanCell,
         status: Status,
         error: Option<String>,
-        started: (jiff::Timestamp, Instant),
+        at: Stamp,
+        took: Took,
         fill: impl FnOnce(&mut CsvRow),
     ) -> Result<(), Error> {
+        self.cell_started(group, cell)?;
         let mut row = CsvRow::for_cell(&self.run_id, group, cell, &self.schema);
         fill(&mut row);
         self.planned_columns(group, cell, &mut row);
-        let duration = started.1.elapsed();
-        row.set_outcome(
-            status,
-            error.as_deref(),
-            Some(started.0),
-            Some(round3(duration.as_secs_f64())),
-        );
+        let (csv_s, event_s, of) = match took {
+            Took::Since(t) => {
+                let d = round3(self.now().since(t).as_secs_f64());
+                (d, d, DurationOf::Cell)
+            }
+            Took::Measured { secs, process } => {
+                (round3(process.as_secs_f64()), secs, DurationOf::Cell)
+            }
+            Took::Process(d) => {
+                let d = round3(d.as_secs_f64());
+                (d, d, DurationOf::Group)
+            }
+        };
+        row.set_outcome(status, error.as_deref(), Some(at.wall), Some(csv_s));
+        let log = if group.exec == Exec::Server {
+            self.layout.cell_log(&group.id, &cell.id)
+        } else {
+            self.layout.server_log(&group.id)
+        };
+        let log = log
+            .strip_prefix(self.layout.run_dir())
+            .ok()
+            .map(|p| p.to_string());
+        let row = self.out.recorder.row_text(&row);
+        self.current = None;
         // Counted at the end from the journal (`Counts::of`), which also
         // holds the cells finished before a resume.
-        self.recorder.finish_cell(&row)?;
-        self.reporter.event(&Event::CellDone {
-            id: cell.id.clone(),
-            status: status.to_string(),
+        self.emit(Event::CellFinished(CellFinished {
+            group: group.id.clone(),
+            cell: cell.id.clone(),
+            status,
             error,
-            duration,
-        });
-        Ok(())
+            axes: cell.axes_of(&self.varying),
+            label: cell.label(&self.varying),
+            duration_s: event_s,
+            duration_of: of,
+            log,
+            row,
+        }))
     }
 
     /// The workload columns the engine's output did not fill (a failed,
@@ -154,18 +291,15 @@ impl Ctx {
         }
     }
 
-    pub fn event(&mut self, e: Event) {
-        self.reporter.event(&e);
-    }
-
     pub fn group_dir(&self, group: &Group) -> Utf8PathBuf {
         self.layout.group_dir(&group.id)
     }
-}
 
-/// Now, as a (wall-clock timestamp, monotonic instant) pair.
-pub fn now() -> (jiff::Timestamp, Instant) {
-    (jiff::Timestamp::now(), Instant::now())
+    /// Time spent waiting on engine processes since `t`, for the overhead.
+    pub fn busy_since(&mut self, t: Stamp) {
+        let now = self.now();
+        self.counts.busy += now.since(t);
+    }
 }
 
 fn round3(x: f64) -> f64 {

@@ -11,16 +11,21 @@ pub fn size_of(path: &Utf8Path) -> u64 {
 
 /// The text of `path` from byte `offset` on ("" when unreadable).
 pub fn read_from(path: &Utf8Path, offset: u64) -> String {
+    String::from_utf8_lossy(&read_bytes_from(path, offset)).into_owned()
+}
+
+/// The bytes of `path` from byte `offset` on (none when unreadable).
+pub fn read_bytes_from(path: &Utf8Path, offset: u64) -> Vec<u8> {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut f) = std::fs::File::open(path) else {
-        return String::new();
+        return Vec::new();
     };
     if f.seek(SeekFrom::Start(offset)).is_err() {
-        return String::new();
+        return Vec::new();
     }
     let mut buf = Vec::new();
     let _ = f.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
+    buf
 }
 
 /// The last `n` lines of `text`.

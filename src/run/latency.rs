@@ -9,21 +9,21 @@
 //! missing module, bad argument, program not found). Failure messages carry
 //! the engine's own error line.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use camino::Utf8Path;
 
 use crate::Error;
-use crate::exec::{CmdOutcome, Spec, run_cmd};
+use crate::exec::{CmdOutcome, Job, Spec, Stamp};
+use crate::parse::Failure;
 use crate::parse::one_batch::{self, Combos, Entry};
-use crate::parse::{Failure, FailureClass};
 use crate::plan::{Group, PlanCell};
 use crate::record::{Status, Utilisation, fill_latency, fill_skipped};
 
-use super::context::{Ctx, cell_timeout, now};
+use super::context::{Ctx, Took, cell_timeout};
 use super::files::{last_lines, read_from, size_of};
 use super::profile::replace_lists;
-use super::progress::Event;
+use super::retry::{Retries, StartFailure};
 
 /// Run the unfinished cells of a latency group.
 pub fn run_group(
@@ -37,20 +37,21 @@ pub fn run_group(
         return run_profiled(ctx, group, todo, util);
     }
     let mut remaining = todo;
-    let mut startup_failures = 0;
+    let mut retries = Retries::new(ctx.opts.startup_retries);
     while !remaining.is_empty() && !ctx.stop.is_stopping() {
         let batch = next_batch(&remaining);
         let (bszs, seqs) = lists(&batch);
         let argv = replace_lists(&group.launch.argv, &bszs, &seqs);
         let result_file = result_file(group);
-        let launch = launch(ctx, group, &argv, &result_file, batch.len())?;
+        let launch = launch(ctx, group, &batch, &argv, &result_file)?;
         let entries = launch.entries(&bszs, &seqs, output_len(&batch));
         let mut missing = Vec::new();
         for cell in &batch {
             match find(&entries, cell) {
                 Some(Entry::Measured(r)) => {
                     let r = r.clone();
-                    ctx.finish(group, cell, Status::Ok, None, launch.started, |row| {
+                    let took = launch.measured(r.total_latency);
+                    ctx.finish(group, cell, Status::Ok, None, launch.started, took, |row| {
                         fill_latency(row, &r, util)
                     })?;
                 }
@@ -64,6 +65,7 @@ pub fn run_group(
                         Status::Skipped,
                         Some(msg),
                         launch.started,
+                        Took::Process(launch.wall),
                         |row| fill_skipped(row, &s),
                     )?;
                 }
@@ -74,30 +76,25 @@ pub fn run_group(
         if launch.failed_to_start(!entries.is_empty()) {
             // Nothing ran: retry the same cells (startup_retries) unless a
             // retry cannot help, then fail them all with the cause.
-            let failure = launch.failure();
             let what = match launch.outcome {
                 CmdOutcome::Exited(s) => format!("one_batch failed to start ({s})"),
                 _ => "one_batch failed to start".to_string(),
             };
-            let msg = failure.message(&what);
-            startup_failures += 1;
-            if !failure.class.permanent() && startup_failures <= ctx.opts.startup_retries {
-                ctx.event(Event::Warn(format!("group {}: {msg}; retrying", group.id)));
+            let f = StartFailure::read(&launch.failure(), &what);
+            if retries.retry(&f) {
+                let msg = format!("group {}: {}; retrying", group.id, f.msg);
+                ctx.warn(Some(group), msg)?;
                 remaining.splice(0..0, missing);
                 continue;
             }
-            let status = if failure.class == FailureClass::OutOfMemory {
-                Status::Oom
-            } else {
-                Status::StartupCrash
-            };
             for cell in missing {
                 ctx.finish(
                     group,
                     cell,
-                    status,
-                    Some(msg.clone()),
+                    f.status,
+                    Some(f.msg.clone()),
                     launch.started,
+                    Took::Process(launch.wall),
                     |_| {},
                 )?;
             }
@@ -112,13 +109,23 @@ pub fn run_group(
 /// One finished one_batch process: how it ended and what it wrote.
 struct Launch {
     outcome: CmdOutcome,
-    started: (jiff::Timestamp, Instant),
+    started: Stamp,
+    /// From launch to exit.
+    wall: Duration,
     json: String,
     log: String,
     source: String,
 }
 
 impl Launch {
+    /// A cell's own time as one_batch measured it, in this process.
+    fn measured(&self, secs: f64) -> Took {
+        Took::Measured {
+            secs,
+            process: self.wall,
+        }
+    }
+
     /// Exited non-zero having measured nothing, and not for lack of memory:
     /// the process never got going (bad flag, missing program or module).
     fn failed_to_start(&self, produced_any: bool) -> bool {
@@ -164,23 +171,24 @@ impl Launch {
 fn launch(
     ctx: &mut Ctx,
     group: &Group,
+    cells: &[&PlanCell],
     argv: &[String],
     result_file: &Utf8Path,
-    cells: usize,
 ) -> Result<Launch, Error> {
     let log_path = ctx.layout.server_log(&group.id);
     let (json_at, log_at) = (size_of(result_file), size_of(&log_path));
-    let timeout = cell_timeout(group).saturating_mul(cells.max(1) as u32);
+    let timeout = cell_timeout(group).saturating_mul(cells.len().max(1) as u32);
     let spec = Spec::new(argv.to_vec(), log_path.as_std_path())
         .envs(&group.launch.env)
         .cpus(group.launch.cpus.as_deref());
-    ctx.event(Event::Phase {
-        id: group.id.clone(),
-        phase: format!("one_batch, {cells} cells"),
-    });
+    ctx.launching(group, cells.len())?;
     ctx.executed(group, None, crate::record::Role::Launch, &spec)?;
-    let started = now();
-    let outcome = match run_cmd(&spec, timeout, ctx.opts.grace, ctx.stop) {
+    let started = ctx.now();
+    let job = Job::Batch { group, cells };
+    let run = ctx
+        .launcher
+        .run_to_end(job, &spec, timeout, ctx.opts.grace, ctx.stop, &mut || {});
+    let outcome = match run {
         Ok(o) => o,
         // A program that cannot be started fails this group like a crash at
         // start (exit 127, as a shell reports it), not the whole sweep.
@@ -188,10 +196,12 @@ fn launch(
         Err(e) => return Err(e.into()),
     };
     ctx.counts.launches += 1;
-    ctx.counts.busy += started.1.elapsed();
+    ctx.busy_since(started);
+    ctx.stopped(group, started)?;
     Ok(Launch {
         outcome,
         started,
+        wall: ctx.now().since(started),
         json: read_from(result_file, json_at),
         log: read_from(&log_path, log_at),
         source: log_path.to_string(),
@@ -258,13 +268,30 @@ fn settle_missing<'a>(
         ),
         CmdOutcome::Interrupted => unreachable!("handled above"),
     };
-    ctx.finish(group, first, status, Some(msg), launch.started, |_| {})?;
+    let took = Took::Process(launch.wall);
+    ctx.finish(
+        group,
+        first,
+        status,
+        Some(msg),
+        launch.started,
+        took,
+        |_| {},
+    )?;
     let (b0, s0) = (bsz(first), seq(first));
     let mut rest = Vec::new();
     for cell in missing.into_iter().skip(1) {
         if status == Status::Oom && !ctx.opts.no_prune && seq(cell) == s0 && bsz(cell) > b0 {
             let msg = format!("pruned: batch size {b0} ran out of memory at this length");
-            ctx.finish(group, cell, Status::Pruned, Some(msg), now(), |_| {})?;
+            ctx.finish(
+                group,
+                cell,
+                Status::Pruned,
+                Some(msg),
+                launch.started,
+                took,
+                |_| {},
+            )?;
         } else {
             rest.push(cell);
         }
@@ -293,27 +320,38 @@ fn run_profiled(
         let (b, s) = (bsz(cell), seq(cell));
         if cell.profile.is_empty() {
             let msg = super::profile::NO_PASSES.to_string();
-            ctx.finish(group, cell, Status::PlanError, Some(msg), now(), |_| {})?;
+            let now = ctx.now();
+            ctx.finish(
+                group,
+                cell,
+                Status::PlanError,
+                Some(msg),
+                now,
+                Took::Since(now),
+                |_| {},
+            )?;
             continue;
         }
         let mut last = None;
         // The plan built each pass's nsys command (`matrix plan --profile`).
         for pass in &cell.profile {
             let result = result_file(group);
-            last = Some(launch(ctx, group, &pass.argv, &result, 1)?);
+            last = Some(launch(ctx, group, &[cell], &pass.argv, &result)?);
         }
         let Some(l) = last else { continue }; // not reached: the passes are not empty
         let entries = l.entries(&[b], &[s], output_len(&[cell]));
         match find(&entries, cell) {
             Some(Entry::Measured(r)) => {
                 let r = r.clone();
-                ctx.finish(group, cell, Status::Ok, None, l.started, |row| {
+                let took = l.measured(r.total_latency);
+                ctx.finish(group, cell, Status::Ok, None, l.started, took, |row| {
                     fill_latency(row, &r, util)
                 })?;
             }
             Some(Entry::Skipped(sk)) => {
                 let sk = *sk;
-                ctx.finish(group, cell, Status::Skipped, None, l.started, |row| {
+                let took = Took::Process(l.wall);
+                ctx.finish(group, cell, Status::Skipped, None, l.started, took, |row| {
                     fill_skipped(row, &sk)
                 })?;
             }

@@ -7,32 +7,35 @@
 //! journaled cells and never launches a group whose cells are all done.
 
 mod context;
+pub mod fake;
 mod files;
 mod latency;
+pub mod lines;
 pub mod profile;
-pub mod progress;
+mod retry;
 mod serving;
 pub mod stage;
 mod worker;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::Error;
 use crate::config::engine::Exec;
-use crate::exec;
+use crate::exec::{self, Clock, Launcher, RealLauncher, SystemClock};
 use crate::plan::{Group, Plan, PlanCell};
 use crate::record::csv::{CsvSchema, Mode};
+use crate::record::event::{self, Consumer, Event, RunFinished, RunStarted};
 use crate::record::layout::numbered_run_id;
 use crate::record::{
     EngineInfo, Executed, Manifest, ManifestInput, ManifestOptions, RecordError, Recorder, Role,
     RunLayout, Utilisation,
 };
 
-use context::Ctx;
 pub use context::{Counts, RunOptions};
-use progress::{Event, Reporter};
+use context::{Ctx, Outputs};
+pub use exec::launcher::{Job, Server, Stamp};
 
 /// What to run: a fresh plan, or a run to resume.
 #[derive(Debug)]
@@ -100,10 +103,31 @@ impl Summary {
     }
 }
 
-/// Run (or resume) a plan. `root` is the project root (model configs are
-/// staged from there).
-pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary, Error> {
-    let started = Instant::now();
+/// Run (or resume) a plan with real processes and the system clock.
+/// `root` is the project root (model configs are staged from there). Every
+/// event goes to the recorder first, then to `consumers` in order.
+pub fn run(
+    root: &Utf8Path,
+    target: Target,
+    opts: RunOptions,
+    consumers: Vec<Box<dyn Consumer>>,
+) -> Result<Summary, Error> {
+    let clock = SystemClock::new();
+    run_with(root, target, opts, consumers, &mut RealLauncher, &clock)
+}
+
+/// [`run`] with the processes started by `launcher` and the time read from
+/// `clock`: [`fake::FakeLauncher`] and [`fake::FakeClock`] run a plan in
+/// process, deterministically, for tests and benchmarks.
+pub fn run_with(
+    root: &Utf8Path,
+    target: Target,
+    opts: RunOptions,
+    consumers: Vec<Box<dyn Consumer>>,
+    launcher: &mut dyn Launcher,
+    clock: &dyn Clock,
+) -> Result<Summary, Error> {
+    let started = clock.now();
     let mut opts = opts;
     let stop = exec::install_signals()?;
     let mut target = target;
@@ -111,36 +135,58 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
         // Bad input, and an environment in which every launch would fail,
         // are reported before anything is written.
         check_select_metrics(plan)?;
-        preflight(root, plan, &opts)?;
+        preflight(root, plan, &opts, launcher)?;
     }
     let resumed = matches!(target, Target::Resume { .. });
     let (mut plan, layout, recorder, done) = open(root, target, &mut opts)?;
     if resumed {
-        preflight(root, &mut plan, &opts)?;
+        preflight(root, &mut plan, &opts, launcher)?;
     }
     let schema = recorder_schema(&plan);
+    let cells = plan.cell_count();
     let mut ctx = Ctx {
         run_id: plan.run_id.clone(),
         layout,
         schema,
-        recorder,
+        out: Outputs {
+            recorder,
+            consumers,
+        },
         stop,
-        reporter: Reporter::new(opts.quiet),
         opts,
         counts: Counts::default(),
         started,
+        launcher,
+        clock,
+        varying: plan.varying_axes(),
+        cells,
+        index: done,
+        current: None,
+        group_index: 0,
+        groups: plan.groups.len(),
+        attempt: 0,
     };
-    for w in &plan.warnings {
-        ctx.event(Event::Warn(w.clone()));
+    let mut modes: Vec<String> = Vec::new();
+    for g in &plan.groups {
+        if !modes.contains(&g.mode) {
+            modes.push(g.mode.clone());
+        }
     }
-    let cells = plan.cell_count();
-    ctx.event(Event::Start {
+    ctx.emit(Event::RunStarted(RunStarted {
+        format: event::FORMAT,
         run_id: plan.run_id.clone(),
+        run_dir: ctx.layout.run_dir().to_string(),
+        csv: ctx.layout.csv().to_string(),
+        resumed,
         groups: plan.groups.len(),
         cells,
-        done,
-    });
-    let total = plan.groups.len();
+        done_before: done,
+        varying: ctx.varying.clone(),
+        modes,
+    }))?;
+    for w in &plan.warnings {
+        ctx.warn(None, w.clone())?;
+    }
     for (i, group) in plan.groups.iter().enumerate() {
         if ctx.stop.is_stopping() {
             break;
@@ -148,33 +194,29 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
         let todo: Vec<&PlanCell> = group
             .cells
             .iter()
-            .filter(|c| !ctx.recorder.is_done(&c.id))
+            .filter(|c| !ctx.out.recorder.is_done(&c.id))
             .collect();
         if todo.is_empty() {
             continue;
         }
-        ctx.event(Event::Group {
-            index: i + 1,
-            total,
-            id: group.id.clone(),
-            phase: format!("{} {}", group.engine, group.mode),
-        });
+        ctx.group_index = i + 1;
+        ctx.attempt = 0;
         run_group(root, &mut ctx, group, todo, plan.profile.is_some())?;
     }
-    ctx.reporter.finish();
     // The whole run's counts, from the journal: cells finished before a
     // resume count as much as those finished now.
-    let finished = ctx.recorder.done().len();
-    let whole = Counts::of(ctx.recorder.done().values().map(|e| e.status));
+    let journal = ctx.out.recorder.done();
+    let finished = journal.len();
+    let whole = Counts::of(journal.values().map(|e| e.status));
     ctx.counts.ok = whole.ok;
     ctx.counts.failed = whole.failed;
     ctx.counts.skipped = whole.skipped;
     ctx.counts.pruned = whole.pruned;
     ctx.counts.not_run = cells.saturating_sub(finished);
-    let wall = ctx.started.elapsed();
+    let wall = ctx.now().since(ctx.started);
     let ran = finished.saturating_sub(done).max(1);
     let overhead = wall.saturating_sub(ctx.counts.busy);
-    Ok(Summary {
+    let summary = Summary {
         run_id: ctx.run_id.clone(),
         cells,
         done_before: done,
@@ -183,8 +225,29 @@ pub fn run(root: &Utf8Path, target: Target, opts: RunOptions) -> Result<Summary,
         overhead_per_cell_ms: overhead.as_secs_f64() * 1e3 / ran as f64,
         csv: ctx.layout.csv().to_string(),
         run_dir: ctx.layout.run_dir().to_string(),
-        counts: ctx.counts,
-    })
+        counts: ctx.counts.clone(),
+    };
+    let c = &summary.counts;
+    ctx.emit(Event::RunFinished(RunFinished {
+        run_id: summary.run_id.clone(),
+        cells,
+        counts: event::Counts {
+            ok: c.ok,
+            failed: c.failed,
+            skipped: c.skipped,
+            pruned: c.pruned,
+            not_run: c.not_run,
+        },
+        done_before: done,
+        launches: c.launches,
+        interrupted: summary.interrupted,
+        wall_s: summary.wall_s,
+        overhead_per_cell_ms: summary.overhead_per_cell_ms,
+        csv: summary.csv.clone(),
+        run_dir: summary.run_dir.clone(),
+        summary: ctx.layout.run_dir().join("summary.json").to_string(),
+    }))?;
+    Ok(summary)
 }
 
 /// Stage the model, then run the group's unfinished cells by mode;
@@ -259,8 +322,13 @@ fn detected_gpu() -> Option<String> {
 /// Pre-flight of the environment ([`crate::exec::preflight`]): programs
 /// (with the env their spawn gets), nsys, ports; then real engines' GPU memory, a warning recorded on the
 /// plan, when the GPU is known (`--gpu` or detected).
-fn preflight(root: &Utf8Path, plan: &mut Plan, opts: &RunOptions) -> Result<(), Error> {
-    exec::preflight::run_checks(plan).map_err(exec::ExecError::from)?;
+fn preflight(
+    root: &Utf8Path,
+    plan: &mut Plan,
+    opts: &RunOptions,
+    launcher: &mut dyn Launcher,
+) -> Result<(), Error> {
+    launcher.preflight(plan)?;
     if plan.groups.iter().any(|g| g.engine != "sim") {
         if let Some(gpu) = opts.gpu.clone().or_else(detected_gpu) {
             // A resumed plan already holds the warnings of its first start.
@@ -420,7 +488,7 @@ fn engines(plan: &Plan) -> Vec<EngineInfo> {
     out
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// Record a process about to be spawned in `commands.jsonl` (exactly
     /// the argv, environment and CPUs of `spec`). Every spawn of the run
     /// goes through here first.
@@ -442,7 +510,7 @@ impl Ctx {
             &env,
             spec.cpus.as_deref(),
         );
-        Ok(self.recorder.executed(&e)?)
+        Ok(self.out.recorder.executed(&e)?)
     }
 }
 

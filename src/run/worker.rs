@@ -7,11 +7,10 @@
 use std::time::Duration;
 
 use crate::Error;
-use crate::exec::{Child, Spec, run_cmd};
-use crate::plan::Group;
+use crate::exec::{Job, Spec};
+use crate::plan::{Group, PlanCell};
 
 use super::context::Ctx;
-use super::progress::Event;
 
 /// The `--node-rank` of a launch, when it is a worker (> 0).
 pub fn worker_rank(group: &Group) -> Option<u32> {
@@ -26,25 +25,35 @@ pub fn run_group(ctx: &mut Ctx, group: &Group, rank: u32) -> Result<(), Error> {
     let spec = Spec::new(group.launch.argv.clone(), log.as_std_path())
         .envs(&group.launch.env)
         .cpus(group.launch.cpus.as_deref());
+    ctx.launching(group, 0)?;
     ctx.executed(group, None, crate::record::Role::Launch, &spec)?;
-    ctx.event(Event::Phase {
-        id: group.id.clone(),
-        phase: format!(
-            "rank {rank}: running as a worker until the master's run ends it (Ctrl-C to stop)"
+    ctx.warn(
+        Some(group),
+        format!(
+            "group {}: rank {rank}: running as a worker until the master's run ends it (Ctrl-C to stop)",
+            group.id
         ),
-    });
+    )?;
     ctx.counts.launches += 1;
+    let started = ctx.now();
     if group.exec == crate::config::engine::Exec::Process {
         // one_batch on a worker node runs the same sweep and exits with it.
-        run_cmd(&spec, Duration::MAX / 4, ctx.opts.grace, ctx.stop)?;
-        return Ok(());
+        let cells: Vec<&PlanCell> = group.cells.iter().collect();
+        let job = Job::Batch {
+            group,
+            cells: &cells,
+        };
+        let (grace, stop) = (ctx.opts.grace, ctx.stop);
+        ctx.launcher
+            .run_to_end(job, &spec, Duration::MAX / 4, grace, stop, &mut || {})?;
+        return ctx.stopped(group, started);
     }
-    let mut server = Child::spawn(&spec)?;
+    let mut server = ctx.launcher.spawn_server(group, &spec)?;
     while !ctx.stop.is_stopping() {
         if server.wait_timeout(Duration::from_millis(200))?.is_some() {
-            return Ok(());
+            return ctx.stopped(group, started);
         }
     }
     server.stop(ctx.opts.grace)?;
-    Ok(())
+    ctx.stopped(group, started)
 }
