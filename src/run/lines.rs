@@ -39,10 +39,11 @@ impl<W: Write> Lines<W> {
         Some(match e {
             Event::Warning(w) => format!("warning: {}", w.message),
             Event::CellFinished(f) if self.quiet && f.status.is_failure() => format!(
-                "cell {} {}: {}: {}",
+                "cell {} {}: {} after {:.1} s: {}",
                 f.cell,
                 f.label,
                 f.status,
+                f.duration_s,
                 f.error.as_deref().unwrap_or("")
             ),
             _ if self.quiet => return None,
@@ -67,15 +68,17 @@ impl<W: Write> Lines<W> {
                     crate::record::event::DurationOf::Cell => "",
                     crate::record::event::DurationOf::Group => " (the group's process)",
                 };
-                let mut s = format!(
-                    "  cell {} {} {}: {} in {:.1} s{whose}",
-                    self.at, f.cell, f.label, f.status, f.duration_s
-                );
-                if let Some(m) = &f.error {
-                    s.push_str(": ");
-                    s.push_str(m);
+                let (at, label) = (&self.at, &f.label);
+                match &f.error {
+                    Some(m) => format!(
+                        "  cell {at} {label}: {} after {:.1} s{whose}: {m}",
+                        f.status, f.duration_s
+                    ),
+                    None => format!(
+                        "  cell {at} {label}: {} in {:.1} s{whose}",
+                        f.status, f.duration_s
+                    ),
                 }
-                s
             }
             _ => return None,
         })
