@@ -42,23 +42,32 @@ impl Plan {
     /// plan's axis order: the names cells are labelled by. A value absent
     /// from a cell counts as a value of its own.
     pub fn varying_axes(&self) -> Vec<String> {
+        // The `bsz_seq` axis (bsz_seq.csv) gives each cell two values.
+        let names: Vec<&str> = self
+            .axes
+            .iter()
+            .flat_map(|a| match a.as_str() {
+                "bsz_seq" => vec!["bsz", "seq"],
+                other => vec![other],
+            })
+            .collect();
         let mut cells = self.groups.iter().flat_map(|g| g.cells.iter());
         let Some(first) = cells.next() else {
             return Vec::new();
         };
-        let mut differs = vec![false; self.axes.len()];
+        let mut differs = vec![false; names.len()];
         for c in cells {
-            for (i, a) in self.axes.iter().enumerate() {
-                if !differs[i] && c.axes.get(a) != first.axes.get(a) {
+            for (i, a) in names.iter().enumerate() {
+                if !differs[i] && c.axes.get(*a) != first.axes.get(*a) {
                     differs[i] = true;
                 }
             }
         }
-        self.axes
-            .iter()
+        names
+            .into_iter()
             .zip(differs)
             .filter(|(_, d)| *d)
-            .map(|(a, _)| a.clone())
+            .map(|(a, _)| a.to_string())
             .collect()
     }
 

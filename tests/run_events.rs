@@ -1,0 +1,192 @@
+//! The run loop's event stream on the scripted fake launcher
+//! (`matrix::run::fake`): the plan comes from `matrix plan --json` in a
+//! scratch project, the run happens in process with a fake clock, so the
+//! JSON-lines stream (as `matrix run --json` prints it: one
+//! `serde_json::to_string` per event) is the same on every machine.
+
+mod run_support;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use camino::Utf8PathBuf;
+use matrix::plan::Plan;
+use matrix::record::RecordError;
+use matrix::record::event::{Consumer, Event};
+use matrix::run::fake::{Act, FakeClock, FakeLauncher, Script};
+use matrix::run::{RunOptions, Target};
+use run_support::{RunProject, read_csv};
+
+/// Keeps every event.
+struct Keep(Rc<RefCell<Vec<Event>>>);
+
+impl Consumer for Keep {
+    fn event(&mut self, e: &Event) -> Result<(), RecordError> {
+        self.0.borrow_mut().push(e.clone());
+        Ok(())
+    }
+}
+
+/// `matrix plan --json` of the project, renamed to a fixed run id.
+fn plan(p: &RunProject, args: &[&str]) -> Plan {
+    let port = format!("run.port={}", p.port);
+    let mut all = vec!["plan", "--json", "--engine", "sim", "--set", &port];
+    all.extend_from_slice(args);
+    let out = p.matrix(&all).output().expect("matrix plan runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut plan: Plan = serde_json::from_slice(&out.stdout).expect("the plan is JSON");
+    plan.rename_run("20260101-000000_events");
+    plan
+}
+
+/// Run `plan` on the fake launcher; its events.
+fn run(p: &RunProject, plan: Plan, script: Script) -> (matrix::run::Summary, Vec<Event>) {
+    let root = Utf8PathBuf::from_path_buf(p.path().to_path_buf()).unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let clock = FakeClock::new();
+    let mut launcher = FakeLauncher::new(script, clock.clone());
+    let opts = RunOptions {
+        grace: std::time::Duration::from_secs(1),
+        ..RunOptions::default()
+    };
+    let summary = matrix::run::run_with(
+        &root,
+        Target::Fresh(Box::new(plan)),
+        opts,
+        vec![Box::new(Keep(events.clone()))],
+        &mut launcher,
+        &clock,
+    )
+    .expect("the run ends");
+    let events = events.borrow().clone();
+    (summary, events)
+}
+
+/// The stream as `--json` prints it, the project folder as `[ROOT]`.
+fn json_lines(p: &RunProject, events: &[Event]) -> String {
+    let root = p.path().to_str().unwrap();
+    events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap().replace(root, "[ROOT]") + "\n")
+        .collect()
+}
+
+fn latency_project() -> (RunProject, Plan) {
+    let p = RunProject::new();
+    p.write("bsz_seq.csv", "1,2,4,8;16,32\n");
+    p.write(
+        "matrices/lat.yaml",
+        "axes:\n  model: qwen\n  mode: latency\n  deploy: tp8\nset:\n  workload:\n    output_len: 4\n",
+    );
+    let plan = plan(
+        &p,
+        &[
+            "--matrix",
+            "matrices/lat.yaml",
+            "--mconf",
+            "2l",
+            "--bsz-seq",
+            "bsz_seq.csv",
+        ],
+    );
+    (p, plan)
+}
+
+fn latency_script() -> Script {
+    Script::new()
+        .on("bsz=1 seq=16", Act::CrashAtStart { times: 1 })
+        .on("bsz=2 seq=32", Act::Skipped)
+        .on("bsz=4 seq=16", Act::Oom)
+}
+
+fn serving_project() -> (RunProject, Plan) {
+    let p = RunProject::new();
+    p.write(
+        "matrices/srv.yaml",
+        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [1, 2, 4, 8]\n\
+         set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 8\n    \
+         warmup_requests: 1\n    dataset: random-ids\n",
+    );
+    let plan = plan(&p, &["--matrix", "matrices/srv.yaml", "--mconf", "2l"]);
+    (p, plan)
+}
+
+fn serving_script() -> Script {
+    Script::new()
+        .on("request_rate=1", Act::CrashAtStart { times: 1 })
+        .on("request_rate=2", Act::ServerDies)
+        .on("request_rate=8", Act::ClientError)
+}
+
+#[test]
+fn latency_events() {
+    let (p, plan) = latency_project();
+    let (summary, events) = run(&p, plan, latency_script());
+    assert_eq!(summary.counts.pruned, 1, "{summary:?}");
+    insta::assert_snapshot!(json_lines(&p, &events));
+}
+
+#[test]
+fn serving_events() {
+    let (p, plan) = serving_project();
+    let (summary, events) = run(&p, plan, serving_script());
+    assert_eq!(summary.counts.failed, 2, "{summary:?}");
+    insta::assert_snapshot!(json_lines(&p, &events));
+}
+
+/// Every CSV row is the row of exactly one `cell_finished`, and every cell
+/// has exactly one `cell_started` before its one `cell_finished`.
+#[test]
+fn every_row_is_in_exactly_one_cell_finished_event() {
+    for (p, plan, script) in [
+        {
+            let (p, plan) = latency_project();
+            (p, plan, latency_script())
+        },
+        {
+            let (p, plan) = serving_project();
+            (p, plan, serving_script())
+        },
+    ] {
+        let cells = plan.cell_count();
+        let (summary, events) = run(&p, plan, script);
+        let rows = read_csv(std::path::Path::new(&summary.csv));
+        assert_eq!(rows.len(), cells);
+        let finished: Vec<BTreeMap<String, String>> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::CellFinished(f) => Some(f.row.clone().into_iter().collect()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finished.len(), rows.len());
+        for row in &rows {
+            let n = finished.iter().filter(|f| *f == row).count();
+            assert_eq!(n, 1, "{row:#?}\nin {finished:#?}");
+        }
+        let mut open: Option<String> = None;
+        let mut started = Vec::new();
+        for e in &events {
+            match e {
+                Event::CellStarted(c) => {
+                    assert_eq!(open, None, "a cell started inside another");
+                    open = Some(c.cell.clone());
+                    started.push(c.cell.clone());
+                }
+                Event::CellFinished(f) => {
+                    assert_eq!(open.as_deref(), Some(f.cell.as_str()));
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        started.sort();
+        started.dedup();
+        assert_eq!(started.len(), cells, "one cell_started per cell");
+    }
+}
