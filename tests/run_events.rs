@@ -191,3 +191,49 @@ fn every_row_is_in_exactly_one_cell_finished_event() {
         assert_eq!(started.len(), cells, "one cell_started per cell");
     }
 }
+
+/// The built-in client writes tqdm progress to its log when it is not a
+/// terminal, so the runner's request progress reads it: every cell log of a
+/// real sim run ends with all its requests done.
+#[test]
+fn sim_cell_logs_carry_request_progress() {
+    let p = RunProject::new();
+    p.write(
+        "matrices/srv.yaml",
+        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [4, 8]\n\
+         set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 8\n    \
+         warmup_requests: 1\n    dataset: random-ids\n",
+    );
+    let out = p.run(&["--matrix", "matrices/srv.yaml", "--mconf", "2l"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let id = p.only_run();
+    let rows = p.rows(&id);
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        let dir = p.run_dir(&id);
+        let logs: Vec<_> = walk(&dir)
+            .into_iter()
+            .filter(|f| f.file_name().is_some_and(|n| n == format!("{}.log", r["cell_id"]).as_str()))
+            .collect();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        let text = std::fs::read_to_string(&logs[0]).unwrap();
+        assert_eq!(
+            matrix::parse::progress::last_progress(&text),
+            Some((8, 8)),
+            "{text}"
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

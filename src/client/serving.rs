@@ -69,9 +69,16 @@ async fn run(req: &ServingRequest) -> Result<i32, ClientError> {
     let sender_epoch = sender.epoch;
     let jobs = jobs(req, &opts, &prompts, scale.factor());
     let progress = progress_bar(req, jobs.len());
+    let lines = match &progress {
+        Some(pb) if pb.is_hidden() => Some(PlainProgress::start(pb.clone())),
+        _ => None,
+    };
     let mut recs = dispatch::run(jobs, sender, req.max_concurrency, progress.clone()).await;
     if let Some(pb) = progress {
         pb.finish_and_clear();
+    }
+    if let Some(l) = lines {
+        l.finish();
     }
     // Start-up measures this program, not the server: wall-clock, taken
     // before the records move to the server's time.
@@ -166,9 +173,15 @@ async fn warmup(
     Ok(first_send)
 }
 
+/// The requests' progress bar: drawn on a terminal; elsewhere (a log) a
+/// hidden bar whose position [`PlainProgress`] prints as tqdm does.
 fn progress_bar(req: &ServingRequest, n: usize) -> Option<ProgressBar> {
-    if req.disable_tqdm || !std::io::stderr().is_terminal() {
+    if req.disable_tqdm {
         return None;
+    }
+    if !std::io::stderr().is_terminal() {
+        let hidden = indicatif::ProgressDrawTarget::hidden();
+        return Some(ProgressBar::with_draw_target(Some(n as u64), hidden));
     }
     let pb = ProgressBar::new(n as u64);
     if let Ok(style) = ProgressStyle::with_template(
@@ -177,6 +190,68 @@ fn progress_bar(req: &ServingRequest, n: usize) -> Option<ProgressBar> {
         pb.set_style(style);
     }
     Some(pb)
+}
+
+/// tqdm's lines for a log: `\r  5%| | 1/20 [00:01<?, 1.12it/s]` on
+/// stderr at most every [`PlainProgress::EVERY`] while the count changes,
+/// and once at the end (then a newline), so whoever reads the log (the
+/// runner's request progress) sees requests done / total as bench_serving
+/// prints them. A thread of its own; woken at once when the run ends.
+struct PlainProgress {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl PlainProgress {
+    const EVERY: Duration = Duration::from_millis(250);
+
+    fn start(pb: ProgressBar) -> PlainProgress {
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut last = None;
+            loop {
+                let ended = !matches!(
+                    rx.recv_timeout(Self::EVERY),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                );
+                let pos = pb.position();
+                if last != Some(pos) || ended {
+                    last = Some(pos);
+                    let line = tqdm_line(pos, pb.length().unwrap_or(0), started.elapsed());
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "\r{line}");
+                    if ended {
+                        let _ = writeln!(err);
+                    }
+                    let _ = err.flush();
+                }
+                if ended {
+                    return;
+                }
+            }
+        });
+        PlainProgress { stop, thread }
+    }
+
+    fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// One tqdm progress line: `100%|##########| 20/20 [00:01<?, 17.50it/s]`.
+fn tqdm_line(done: u64, total: u64, elapsed: Duration) -> String {
+    let pct = (done * 100).checked_div(total).unwrap_or(0);
+    let filled = (pct / 10) as usize;
+    let bar = format!("{}{}", "#".repeat(filled), " ".repeat(10 - filled.min(10)));
+    let secs = elapsed.as_secs();
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    format!(
+        "{pct:>3}%|{bar}| {done}/{total} [{:02}:{:02}<?, {rate:.2}it/s]",
+        secs / 60,
+        secs % 60
+    )
 }
 
 /// Append one line to `path`, creating it if needed.
@@ -201,4 +276,21 @@ fn finish(m: &Metrics, total: usize) -> Result<i32, ClientError> {
         });
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn tqdm_lines_are_what_the_runner_reads() {
+        let line = tqdm_line(5, 20, Duration::from_millis(2500));
+        assert_eq!(line, " 25%|##        | 5/20 [00:02<?, 2.00it/s]");
+        let log = format!("\r{}\r{}\n", tqdm_line(0, 20, Duration::ZERO), line);
+        assert_eq!(crate::parse::progress::last_progress(&log), Some((5, 20)));
+        assert_eq!(
+            tqdm_line(0, 0, Duration::ZERO),
+            "  0%|          | 0/0 [00:00<?, 0.00it/s]"
+        );
+    }
 }
