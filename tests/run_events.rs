@@ -32,7 +32,14 @@ impl Consumer for Keep {
 /// port is fixed too (it is part of the server command, so of the group
 /// id): the fake launcher never listens on it.
 fn plan(p: &RunProject, args: &[&str]) -> Plan {
-    let mut all = vec!["plan", "--json", "--engine", "sim", "--set", "run.port=39999"];
+    let mut all = vec![
+        "plan",
+        "--json",
+        "--engine",
+        "sim",
+        "--set",
+        "run.port=39999",
+    ];
     all.extend_from_slice(args);
     let out = p.matrix(&all).output().expect("matrix plan runs");
     assert!(
@@ -213,7 +220,10 @@ fn sim_cell_logs_carry_request_progress() {
         let dir = p.run_dir(&id);
         let logs: Vec<_> = walk(&dir)
             .into_iter()
-            .filter(|f| f.file_name().is_some_and(|n| n == format!("{}.log", r["cell_id"]).as_str()))
+            .filter(|f| {
+                f.file_name()
+                    .is_some_and(|n| n == format!("{}.log", r["cell_id"]).as_str())
+            })
             .collect();
         assert_eq!(logs.len(), 1, "{logs:?}");
         let text = std::fs::read_to_string(&logs[0]).unwrap();
