@@ -306,3 +306,38 @@ pub fn label_of(axes: &IndexMap<String, Value>) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(axes: Value) -> PlanCell {
+        let Value::Object(m) = axes else {
+            unreachable!()
+        };
+        PlanCell {
+            id: "c".into(),
+            axes: Arc::new(m.into_iter().collect()),
+            workload: Arc::new(JsonMap::new()),
+            client: None,
+            results: None,
+            profile: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn label_names_only_the_varying_axes_in_their_order() {
+        let c =
+            cell(serde_json::json!({"model": "qwen", "bsz": 64, "seq": 1024, "backend": "fa3"}));
+        let varying = [
+            "seq".to_string(),
+            "bsz".into(),
+            "backend".into(),
+            "absent".into(),
+        ];
+        assert_eq!(c.label(&varying), "seq=1024 bsz=64 backend=fa3");
+        assert_eq!(c.label(&[]), "");
+        let rate = cell(serde_json::json!({"request_rate": 8.5}));
+        assert_eq!(rate.label(&["request_rate".into()]), "request_rate=8.5");
+    }
+}
