@@ -39,11 +39,11 @@ impl<W: Write> Lines<W> {
         Some(match e {
             Event::Warning(w) => format!("warning: {}", w.message),
             Event::CellFinished(f) if self.quiet && f.status.is_failure() => format!(
-                "cell {} {}: {} after {:.1} s: {}",
+                "cell {} {}: {} after {} s: {}",
                 f.cell,
                 f.label,
                 f.status,
-                f.duration_s,
+                secs(f.duration_s),
                 f.error.as_deref().unwrap_or("")
             ),
             _ if self.quiet => return None,
@@ -68,20 +68,25 @@ impl<W: Write> Lines<W> {
                     crate::record::event::DurationOf::Cell => "",
                     crate::record::event::DurationOf::Group => " (the group's process)",
                 };
-                let (at, label) = (&self.at, &f.label);
+                let (at, label, d) = (&self.at, &f.label, secs(f.duration_s));
                 match &f.error {
-                    Some(m) => format!(
-                        "  cell {at} {label}: {} after {:.1} s{whose}: {m}",
-                        f.status, f.duration_s
-                    ),
-                    None => format!(
-                        "  cell {at} {label}: {} in {:.1} s{whose}",
-                        f.status, f.duration_s
-                    ),
+                    Some(m) => format!("  cell {at} {label}: {} after {d} s{whose}: {m}", f.status),
+                    None => format!("  cell {at} {label}: {} in {d} s{whose}", f.status),
                 }
             }
             _ => return None,
         })
+    }
+}
+
+/// Seconds with three significant digits under 100 (`0.0155`, `3.05`),
+/// else whole.
+fn secs(s: f64) -> String {
+    if s >= 100.0 || s == 0.0 {
+        format!("{s:.0}")
+    } else {
+        let digits = (2 - s.abs().log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{s:.digits$}")
     }
 }
 
