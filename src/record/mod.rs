@@ -10,8 +10,8 @@
 
 pub mod commands;
 pub mod csv;
-pub mod event;
 mod error;
+pub mod event;
 pub mod journal;
 pub mod layout;
 pub mod manifest;

@@ -19,7 +19,7 @@
 
 use std::fs::OpenOptions;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use indexmap::IndexMap;
 
 use super::RecordError;
@@ -32,6 +32,7 @@ use super::manifest::Manifest;
 /// The open CSV and journal of a run.
 #[derive(Debug)]
 pub struct Recorder {
+    run_dir: Utf8PathBuf,
     csv: CsvSink,
     journal: Journal,
     commands: CommandLog,
@@ -89,6 +90,7 @@ impl Recorder {
         let (journal, _) = Journal::open(&layout.journal())?;
         let commands = CommandLog::open(&layout.commands())?;
         Ok(Recorder {
+            run_dir: layout.run_dir(),
             csv,
             journal,
             commands,
@@ -116,13 +118,21 @@ impl Recorder {
             Err(e) => return Err(RecordError::io(format!("cannot read {csv_path}"), e)),
         };
         let records = read_records(&text);
-        if let Some(header) = records.first().filter(|h| *h != schema.columns()) {
-            return Err(RecordError::HeaderMismatch {
-                path: csv_path,
-                expected: schema.columns().to_vec(),
-                found: header.clone(),
-            });
-        }
+        // A CSV written before the trace columns existed keeps its header:
+        // its rows go on without them (`CsvSchema::following`).
+        let schema = match records.first() {
+            None => schema,
+            Some(header) => match schema.following(header) {
+                Some(s) => s,
+                None => {
+                    return Err(RecordError::HeaderMismatch {
+                        path: csv_path,
+                        expected: schema.columns().to_vec(),
+                        found: header.clone(),
+                    });
+                }
+            },
+        };
         let id_col = 1; // "cell_id", after "run_id"
         let csv_ids: Vec<&str> = records
             .iter()
@@ -151,6 +161,7 @@ impl Recorder {
             .collect();
         Ok((
             Recorder {
+                run_dir: layout.run_dir(),
                 csv,
                 journal,
                 commands,
@@ -171,8 +182,12 @@ impl Recorder {
     }
 
     /// Record a finished cell: CSV row first, then the journal line, each
-    /// synced. The row must carry `cell_id` and `status`.
+    /// synced. The row must carry `cell_id` and `status`. Its `log` column
+    /// names a log that exists: a serving cell whose client never ran (its
+    /// server did not start) names the group's `server.log` instead, and a
+    /// cell with neither gets an empty `log`.
     pub fn finish_cell(&mut self, row: &CsvRow) -> Result<(), RecordError> {
+        let row = &self.existing_log(row);
         let entry = JournalEntry::from_row(row);
         if self.done.contains_key(&entry.cell_id) {
             return Err(RecordError::AlreadyDone {
@@ -183,6 +198,18 @@ impl Recorder {
         self.journal.append(&entry)?;
         self.done.insert(entry.cell_id.clone(), entry);
         Ok(())
+    }
+
+    fn existing_log(&self, row: &CsvRow) -> CsvRow {
+        let mut row = row.clone();
+        if let Some(log) = row.get("log").filter(|l| !self.run_dir.join(l).is_file()) {
+            let server = row
+                .get("group_id")
+                .map(super::layout::server_log_in_run)
+                .filter(|s| s != log && self.run_dir.join(s).is_file());
+            row.set_opt("log", server);
+        }
+        row
     }
 
     /// Record a process about to be spawned (`commands.jsonl`, synced).

@@ -1,0 +1,169 @@
+//! Rows you can trace: every CSV row names its group (`group_id`) and its
+//! own log (`log`, relative to the run folder), and an older run whose CSV
+//! lacks those two columns still resumes.
+
+mod run_support;
+
+use run_support::{RunProject, read_csv};
+
+/// A 2×2 latency sweep in one one_batch launch (4 cells).
+fn latency_args(p: &RunProject) -> Vec<String> {
+    p.write("tiny.csv", "1,2;16,32\n");
+    [
+        "--model",
+        "qwen",
+        "--mconf",
+        "2l",
+        "--deploy",
+        "tp8ep8",
+        "--bsz-seq",
+        "tiny.csv",
+        "--set",
+        "output_len=4",
+        "--run-name",
+        "trace",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The CSV's header line.
+fn header(p: &RunProject, id: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(p.csv_path(id)).unwrap();
+    let first = text.lines().next().unwrap();
+    first.split(',').map(str::to_string).collect()
+}
+
+#[test]
+fn latency_rows_name_their_group_and_the_one_batch_log() {
+    let p = RunProject::new();
+    let out = p.run(&strs(&latency_args(&p)));
+    assert_eq!(out.code, 0, "{}", out.text());
+    let id = p.only_run();
+    let h = header(&p, &id);
+    assert_eq!(h[h.len() - 2..], ["group_id", "log"], "{h:?}");
+    let group = p.manifest(&id)["plan"]["groups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rows = p.rows(&id);
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r["group_id"], group, "{r:#?}");
+        assert_eq!(r["log"], format!("{group}/server.log"), "{r:#?}");
+    }
+    assert!(p.run_dir(&id).join(&rows[0]["log"]).is_file());
+}
+
+#[test]
+fn serving_rows_name_their_client_log() {
+    let p = RunProject::new();
+    p.write(
+        "matrices/two_rates.yaml",
+        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [4, 8]\n\
+         set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 4\n",
+    );
+    let out = p.run(&["--matrix", "matrices/two_rates.yaml", "--mconf", "2l"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let id = p.only_run();
+    let group = p.manifest(&id)["plan"]["groups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rows = p.rows(&id);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r["group_id"], group, "{r:#?}");
+        assert_eq!(r["log"], format!("{group}/{}.log", r["cell_id"]), "{r:#?}");
+        assert!(p.run_dir(&id).join(&r["log"]).is_file(), "{r:#?}");
+    }
+}
+
+/// A serving cell whose server never started has no client log: its `log`
+/// is the group's server.log, the log that says why.
+#[test]
+fn a_cell_whose_server_did_not_start_names_the_server_log() {
+    let p = RunProject::new();
+    p.write(
+        "matrices/crash.yaml",
+        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [4]\n  \
+         env.MATRIX_SIM_FAULT: [\"crash_at_start=3\"]\n\
+         set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 4\n",
+    );
+    let out = p.run(&[
+        "--matrix",
+        "matrices/crash.yaml",
+        "--mconf",
+        "2l",
+        "--startup-retries",
+        "0",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.text());
+    let id = p.only_run();
+    let rows = p.rows(&id);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["status"], "startup_crash", "{rows:#?}");
+    assert_eq!(
+        rows[0]["log"],
+        format!("{}/server.log", rows[0]["group_id"]),
+        "{rows:#?}"
+    );
+    assert!(p.run_dir(&id).join(&rows[0]["log"]).is_file());
+}
+
+/// A run whose CSV was written before `group_id` and `log` existed resumes:
+/// its header stays as it was and the rows written on resume have its
+/// columns (the journal keeps the full rows).
+#[test]
+fn an_older_csv_without_the_trace_columns_resumes_with_its_header() {
+    let p = RunProject::new();
+    let out = p.run(&strs(&latency_args(&p)));
+    assert_eq!(out.code, 0, "{}", out.text());
+    let id = p.only_run();
+    let csv = p.csv_path(&id);
+    let full = read_csv(&csv);
+    // Make it an older run killed after its first cell: the CSV without the
+    // last two columns, one journal line.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let old: String = text
+        .lines()
+        .take(2)
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.truncate(f.len() - 2);
+            format!("{}\n", f.join(","))
+        })
+        .collect();
+    std::fs::write(&csv, &old).unwrap();
+    let journal = p.run_dir(&id).join("journal.jsonl");
+    let jt = std::fs::read_to_string(&journal).unwrap();
+    std::fs::write(&journal, format!("{}\n", jt.lines().next().unwrap())).unwrap();
+
+    let out = p.resume(&id);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with(&old), "{text}");
+    let old_header = old.lines().next().unwrap();
+    assert_eq!(text.lines().next().unwrap(), old_header);
+    assert!(!old_header.contains("group_id"), "{old_header}");
+    let rows = read_csv(&csv);
+    assert_eq!(rows.len(), 4, "{text}");
+    let width = old_header.split(',').count();
+    for (r, line) in rows.iter().zip(text.lines().skip(1)) {
+        assert_eq!(r["status"], "ok", "{r:#?}");
+        assert_eq!(line.split(',').count(), width, "{line}");
+        assert!(!r.contains_key("log"), "{r:#?}");
+    }
+    // The same cells as the unkilled run.
+    let ids = |rows: &[run_support::Row]| {
+        let mut v: Vec<String> = rows.iter().map(|r| r["cell_id"].clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&rows), ids(&full));
+}
