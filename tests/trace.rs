@@ -167,3 +167,109 @@ fn an_older_csv_without_the_trace_columns_resumes_with_its_header() {
     };
     assert_eq!(ids(&rows), ids(&full));
 }
+
+/// `commands.sh` of a latency sim run, run with bash, re-runs the one_batch
+/// process: its result file gets the same lines again. Every field of the
+/// simulator's one_batch result is computed from the model and the seed
+/// (two runs agree exactly), so they are compared exactly.
+#[test]
+fn commands_sh_of_a_latency_run_reproduces_its_results() {
+    let p = RunProject::new();
+    let out = p.run(&strs(&latency_args(&p)));
+    assert_eq!(out.code, 0, "{}", out.text());
+    let id = p.only_run();
+    let run_dir = p.run_dir(&id);
+    let script = run_dir.join("commands.sh");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&script).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o755);
+    let group = p.manifest(&id)["plan"]["groups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let result = run_dir.join(&group).join("result.jsonl");
+    let before = std::fs::read_to_string(&result).unwrap();
+    assert_eq!(before.lines().count(), 4, "{before}");
+    let out = script_run(&p, &script);
+    assert_eq!(out.status.code(), Some(0), "{}", out_text(&out));
+    let after = std::fs::read_to_string(&result).unwrap();
+    assert_eq!(after, format!("{before}{before}"), "{}", out_text(&out));
+    // And the CSV row of a cell is what that line says.
+    let rows = p.rows(&id);
+    let line: serde_json::Value = serde_json::from_str(before.lines().next().unwrap()).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| {
+            r["bsz"].parse::<u64>().ok() == line["batch_size"].as_u64()
+                && r["input_len"].parse::<u64>().ok() == line["input_len"].as_u64()
+        })
+        .unwrap();
+    assert_eq!(
+        row["prefill_latency_s"],
+        line["prefill_latency"].to_string()
+    );
+}
+
+/// A serving block: the server starts in the background, the script waits
+/// for its readiness URL, runs the clients, stops the server. Each client
+/// writes its output file again with the same request count, and nothing
+/// is left running (the port is free).
+#[test]
+fn commands_sh_of_a_serving_run_starts_serves_and_stops() {
+    let p = RunProject::new();
+    p.write(
+        "matrices/two_rates.yaml",
+        "axes:\n  model: qwen\n  mode: serving\n  deploy: tp8\n  request_rate: [4, 8]\n\
+         set:\n  workload:\n    seq: 16\n    output_len: 4\n    num_prompts: 4\n",
+    );
+    let out = p.run(&["--matrix", "matrices/two_rates.yaml", "--mconf", "2l"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let id = p.only_run();
+    let run_dir = p.run_dir(&id);
+    let rows = p.rows(&id);
+    assert_eq!(rows.len(), 2);
+    let outputs: Vec<(std::path::PathBuf, String)> = rows
+        .iter()
+        .map(|r| {
+            let f = run_dir
+                .join(&r["group_id"])
+                .join(format!("{}.jsonl", r["cell_id"]));
+            std::fs::remove_file(&f).unwrap();
+            (f, r["completed"].clone())
+        })
+        .collect();
+    let starts = p.starts().len();
+    let out = script_run(&p, &run_dir.join("commands.sh"));
+    assert_eq!(out.status.code(), Some(0), "{}", out_text(&out));
+    assert_eq!(p.starts().len(), starts + 1, "one more server start");
+    for (f, completed) in &outputs {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(v["completed"].to_string(), *completed, "{text}");
+    }
+    assert!(!p.port_busy(), "the server's port is still bound");
+    p.assert_no_leftovers();
+}
+
+/// `bash commands.sh` from another folder, with no MATRIX_* variable of
+/// its own: the script sets what the run had (its `cd`, its environment).
+fn script_run(p: &RunProject, script: &std::path::Path) -> std::process::Output {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(script).current_dir("/");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MATRIX_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env(run_support::MARK, p.path());
+    cmd.stdin(std::process::Stdio::null());
+    cmd.output().unwrap()
+}
+
+fn out_text(o: &std::process::Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -23,7 +23,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use indexmap::IndexMap;
 
 use super::RecordError;
-use super::commands::{CommandLog, Executed};
+use super::commands::{CommandLog, Executed, ScriptBuilder, ScriptContext, write_script};
 use super::csv::{CsvRow, CsvSchema, CsvSink, read_records, write_synced};
 use super::journal::{Journal, JournalEntry};
 use super::layout::RunLayout;
@@ -37,6 +37,11 @@ pub struct Recorder {
     journal: Journal,
     commands: CommandLog,
     done: IndexMap<String, JournalEntry>,
+    /// `commands.sh`, built from the manifest's groups and every record
+    /// of `commands.jsonl` (kept here, so a spawn adds its lines and the
+    /// script is rewritten without reading anything again).
+    script_path: Utf8PathBuf,
+    script: ScriptBuilder,
 }
 
 /// What [`Recorder::resume`] found and repaired.
@@ -89,13 +94,17 @@ impl Recorder {
         let csv = CsvSink::open(&csv_path, schema)?;
         let (journal, _) = Journal::open(&layout.journal())?;
         let commands = CommandLog::open(&layout.commands())?;
-        Ok(Recorder {
+        let recorder = Recorder {
             run_dir: layout.run_dir(),
             csv,
             journal,
             commands,
             done: IndexMap::new(),
-        })
+            script_path: layout.commands_script(),
+            script: ScriptBuilder::new(ScriptContext::from_manifest(manifest)),
+        };
+        recorder.write_script()?;
+        Ok(recorder)
     }
 
     /// Reopen a run after a kill or Ctrl-C: repair the CSV against the
@@ -154,21 +163,30 @@ impl Recorder {
         }
         let csv = CsvSink::open(&csv_path, schema)?;
         let commands = CommandLog::open(&layout.commands())?;
+        // A killed run's commands.sh may lag behind commands.jsonl: rebuilt
+        // now, before anything runs.
+        let mut script = ScriptBuilder::new(ScriptContext::from_manifest(&Manifest::read(
+            &layout.manifest(),
+        )?));
+        for e in CommandLog::read(&layout.commands())? {
+            script.push(&e);
+        }
         let done = state
             .entries
             .into_iter()
             .map(|e| (e.cell_id.clone(), e))
             .collect();
-        Ok((
-            Recorder {
-                run_dir: layout.run_dir(),
-                csv,
-                journal,
-                commands,
-                done,
-            },
-            report,
-        ))
+        let recorder = Recorder {
+            run_dir: layout.run_dir(),
+            csv,
+            journal,
+            commands,
+            done,
+            script_path: layout.commands_script(),
+            script,
+        };
+        recorder.write_script()?;
+        Ok((recorder, report))
     }
 
     /// Has this cell finished in this run (before or since the resume)?
@@ -212,9 +230,17 @@ impl Recorder {
         row
     }
 
-    /// Record a process about to be spawned (`commands.jsonl`, synced).
+    /// Record a process about to be spawned (`commands.jsonl`, synced),
+    /// then rebuild `commands.sh` with it, so the script is current during
+    /// the run too (docs/RESULTS.md, "commands.sh": its cost).
     pub fn executed(&mut self, e: &Executed) -> Result<(), RecordError> {
-        self.commands.append(e)
+        self.commands.append(e)?;
+        self.script.push(e);
+        self.write_script()
+    }
+
+    fn write_script(&self) -> Result<(), RecordError> {
+        write_script(&self.script_path, &self.script.text())
     }
 
     /// The CSV writer (for tests that simulate a kill between the writes).
