@@ -2,9 +2,9 @@
 //! own log (`log`, relative to the run folder), and an older run whose CSV
 //! lacks those two columns still resumes.
 
-mod run_support;
+mod support;
 
-use run_support::{RunProject, read_csv};
+use support::run::{RunProject, read_csv};
 
 /// A 2×2 latency sweep in one one_batch launch (4 cells).
 fn latency_args(p: &RunProject) -> Vec<String> {
@@ -160,7 +160,7 @@ fn an_older_csv_without_the_trace_columns_resumes_with_its_header() {
         assert!(!r.contains_key("log"), "{r:#?}");
     }
     // The same cells as the unkilled run.
-    let ids = |rows: &[run_support::Row]| {
+    let ids = |rows: &[support::run::Row]| {
         let mut v: Vec<String> = rows.iter().map(|r| r["cell_id"].clone()).collect();
         v.sort();
         v
@@ -261,7 +261,7 @@ fn script_run(p: &RunProject, script: &std::path::Path) -> std::process::Output 
             cmd.env_remove(k);
         }
     }
-    cmd.env(run_support::MARK, p.path());
+    cmd.env(support::run::MARK, p.path());
     cmd.stdin(std::process::Stdio::null());
     cmd.output().unwrap()
 }
