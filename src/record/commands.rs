@@ -333,8 +333,10 @@ impl ScriptBuilder {
             block_header(s, &r.group, group);
         }
         // A group the manifest's plan lacks cannot say it is a server: its
-        // launch runs in the foreground.
-        let server = group.is_some_and(|g| g.server);
+        // launch runs in the foreground. So does a worker rank's (`--node-rank
+        // N`, N > 0): it serves nothing and runs until the master's run ends
+        // it, as matrix runs it.
+        let server = group.is_some_and(|g| g.server) && !worker_rank(&r.argv);
         let what = match (r.role, &r.cell) {
             (Role::Launch, _) if server => "launch (server, in the background)".to_string(),
             (Role::Launch, _) => "launch".to_string(),
@@ -438,6 +440,15 @@ impl ScriptBuilder {
             }
         }
     }
+}
+
+/// Is this a multi-node worker rank's launch (`--node-rank N`, N > 0)?
+fn worker_rank(argv: &[String]) -> bool {
+    argv.iter()
+        .position(|a| a == "--node-rank")
+        .and_then(|i| argv.get(i + 1))
+        .and_then(|r| r.parse::<u32>().ok())
+        .is_some_and(|r| r > 0)
 }
 
 /// A value recorded masked: a secret-looking name whose value is `***`.
@@ -732,6 +743,18 @@ mod tests {
                 None,
             ),
         ]
+    }
+
+    #[test]
+    fn a_worker_rank_runs_in_the_foreground() {
+        let argv = ["python3", "-m", "sglang.launch_server", "--node-rank", "1"];
+        let text = script(&[rec("gsrv", None, Role::Launch, &argv, &[], None)], &ctx());
+        assert!(!text.contains("setsid python3"), "{text}");
+        assert!(text.contains("\npython3 -m sglang.launch_server"), "{text}");
+        assert!(!text.contains("matrix_wait_ready http"), "{text}");
+        let argv = ["python3", "-m", "sglang.launch_server", "--node-rank", "0"];
+        let text = script(&[rec("gsrv", None, Role::Launch, &argv, &[], None)], &ctx());
+        assert!(text.contains("setsid python3"), "{text}");
     }
 
     #[test]
