@@ -144,8 +144,20 @@ fn an_older_csv_without_the_trace_columns_resumes_with_its_header() {
     let jt = std::fs::read_to_string(&journal).unwrap();
     std::fs::write(&journal, format!("{}\n", jt.lines().next().unwrap())).unwrap();
 
+    // A killed run's commands.sh may lag behind commands.jsonl: the resume
+    // rewrites it from commands.jsonl before anything runs.
+    let script = p.run_dir(&id).join("commands.sh");
+    std::fs::write(&script, "stale\n").unwrap();
+
     let out = p.resume(&id);
     assert_eq!(out.code, 0, "{}", out.text());
+    let sh = std::fs::read_to_string(&script).unwrap();
+    assert!(sh.starts_with("#!/usr/bin/env bash\n"), "{sh}");
+    // The first session's launch, then the resume's (one_batch processes
+    // for the cells left): each launch of commands.jsonl, once.
+    let recorded = run_support_launches(&p, &id);
+    assert!(recorded >= 2, "commands.jsonl has both sessions' launches");
+    assert_eq!(sh.matches(" launch\n").count(), recorded, "{sh}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with(&old), "{text}");
     let old_header = old.lines().next().unwrap();
@@ -272,4 +284,12 @@ fn out_text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Launch records in a run's commands.jsonl.
+fn run_support_launches(p: &RunProject, id: &str) -> usize {
+    support::run::read_jsonl(&p.run_dir(id).join("commands.jsonl"))
+        .iter()
+        .filter(|c| c["role"] == "launch")
+        .count()
 }
