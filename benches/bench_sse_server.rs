@@ -1,11 +1,11 @@
 //! An SSE inference server for `scripts/bench-client.sh`: the tests' server
-//! (`tests/bench_support`) with configurable timing, serving until killed.
+//! (`tests/support/bench.rs`) with configurable timing, serving until killed.
 //! Prints its base URL on the first line of stdout.
 //!
 //! Usage: `bench_sse_server [ITL_US]` — 0 (default) streams unthrottled.
 
-#[path = "../tests/bench_support/mod.rs"]
-mod bench_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::io::Write;
 use std::time::Duration;
@@ -15,13 +15,13 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(0);
-    let cfg = bench_support::Config {
+    let cfg = support::bench::Config {
         ttft_base: Duration::from_micros(itl_us),
         itl_base: Duration::from_micros(itl_us),
         unthrottled: itl_us == 0,
         ..Default::default()
     };
-    let server = bench_support::TestServer::start(cfg);
+    let server = support::bench::TestServer::start(cfg);
     println!("{}", server.base_url);
     let _ = std::io::stdout().flush();
     loop {

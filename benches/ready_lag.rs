@@ -11,8 +11,8 @@
 //! one scheduler step). The lag is the instant `wait_ready` returned minus
 //! that reference instant.
 
-#[path = "../tests/exec_support/mod.rs"]
-mod exec_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use exec_support::*;
 use matrix::exec::{Child, Readiness, StopFlag, wait_ready};
+use support::exec::*;
+use support::free_port;
 
 fn stats_ready(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {

@@ -2,12 +2,13 @@
 //! keys, one `/flush_cache` per combination, and latencies consistent with
 //! the server's own emission trace.
 
-mod bench_support;
+mod support;
 
 use std::collections::BTreeSet;
 
 use assert_cmd::Command;
-use bench_support::{Config, TestServer, parse_py_json, timing_lock};
+use support::bench::{Config, TestServer, parse_py_json};
+use support::timing_lock;
 
 #[test]
 fn batch_sweep_prints_and_records_one_batch_results() {

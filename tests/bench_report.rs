@@ -1,7 +1,7 @@
 //! The summary block is byte-for-byte SGLang's: fed the numbers of the
 //! fixture run, `report::summary` reproduces the fixture's stdout block.
 
-mod bench_support;
+mod support;
 
 use matrix::client::args::{Backend, DatasetName, ServingRequest};
 use matrix::client::metrics::Metrics;
@@ -26,7 +26,7 @@ fn summary(v: &Value, name: &str, max: f64) -> Summary {
 fn summary_block_matches_sglang_fixture_exactly() {
     let line =
         std::fs::read_to_string("tests/fixtures/bench/serving.sglang.jsonl").expect("fixture");
-    let v = bench_support::parse_py_json(line.trim());
+    let v = support::bench::parse_py_json(line.trim());
     let stdout =
         std::fs::read_to_string("tests/fixtures/bench/serving.sglang.stdout.txt").expect("fixture");
     let start = stdout.find("\n============ Serving").expect("block");

@@ -1,14 +1,15 @@
 //! `matrix bench serving` end to end: the real binary against the test SSE
-//! server of `bench_support`, comparing what the client measured with the
+//! server of `tests/support/bench.rs`, comparing what the client measured with the
 //! server's own record of when it emitted each chunk.
 
-mod bench_support;
+mod support;
 
 use std::collections::BTreeSet;
 
 use assert_cmd::Command;
-use bench_support::{Config, TestServer, parse_py_json, percentile, timing_lock};
 use serde_json::Value;
+use support::bench::{Config, TestServer, parse_py_json, percentile};
+use support::timing_lock;
 
 fn bench(server: &TestServer, extra: &[&str], out: &std::path::Path) -> assert_cmd::assert::Assert {
     let mut cmd = Command::cargo_bin("matrix").expect("binary");

@@ -21,19 +21,20 @@
 //! The p99 of |client − trace| under 1 ms is a separate, ignored tier
 //! (`*_p99_under_cpu_latency_qos`, run by `.ci/run` as root): it holds the
 //! kernel's CPU latency QoS at 0 while it measures
-//! ([`sim_support::cpu_latency_qos`], as `cyclictest` does), because on
+//! ([`support::sim::cpu_latency_qos`], as `cyclictest` does), because on
 //! this VM a halted vCPU takes over 1 ms to wake for ~1 % of wake-ups,
 //! which is the platform's floor, not the client's error
 //! (docs/PERFORMANCE.md has both). Where that request cannot be made (not
 //! root) those tests fail with the reason; they never pass unmeasured.
 
-mod sim_support;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use sim_support::{Proc, cpu_latency_qos, get, healthy_server, timing_lock};
+use support::sim::{Proc, cpu_latency_qos, get, healthy_server};
+use support::timing_lock;
 
 /// Steps of 1000 simulated ms at scale 0.01: ~10 ms of wall time each.
 const STEP_FLAGS: &[&str] = &["--sim-step-overhead-ms", "1000"];
@@ -79,7 +80,7 @@ fn floats(v: &Value) -> Vec<f64> {
 }
 
 fn run_matrix(args: &[&str]) -> Output {
-    let out = Command::new(sim_support::bin())
+    let out = Command::new(support::bin())
         .args(args)
         .output()
         .expect("run matrix");

@@ -4,10 +4,10 @@
 //! flat style of ltp-sglang's `conf/*.yaml` is refused with where each key
 //! belongs.
 
-mod common;
+mod support;
 
-use common::{Project, output, redactions};
 use serde_json::Value;
+use support::project::{Project, output, redactions};
 
 /// One bsz_seq product, so each plan has one group.
 const ONE: &str = "1;128\n";

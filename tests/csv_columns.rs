@@ -2,10 +2,10 @@
 //! from the launch argv that ran, as recorded in the plan JSON, never from
 //! the merged settings; and the engine profile's `columns:` is checked.
 
-mod run_support;
+mod support;
 
-use run_support::{Row, RunProject};
 use serde_json::Value;
+use support::run::{Row, RunProject};
 
 /// The value argparse keeps for any of `flags` in `argv` (the last
 /// occurrence, `--flag value` or `--flag=value`), read here independently

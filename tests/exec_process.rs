@@ -3,18 +3,19 @@
 //! fast; stubborn servers and grandchildren holding the port are killed
 //! with their group; commands time out and stop on the flag.
 
-mod exec_support;
+mod support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use exec_support::*;
 use matrix::exec::{
     self, Child, CmdOutcome, ExecError, Readiness, StopFlag, check_port_free, group_alive,
     port_in_use, run_cmd, wait_port_free, wait_ready,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use support::exec::*;
+use support::free_port;
 
 const GRACE: Duration = Duration::from_secs(5);
 const START: Duration = Duration::from_secs(30);

@@ -4,17 +4,18 @@
 //! graceful stop with a very long grace. The first SIGINT must only set the
 //! flag; the second must SIGKILL the server's group and exit 130 at once.
 
-mod exec_support;
+mod support;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use exec_support::*;
 use matrix::exec::{self, Child, group_alive, wait_ready};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
+use support::exec::*;
+use support::free_port;
 
 const HELPER_ENV: &str = "MATRIX_EXEC_SIGNAL_HELPER";
 

@@ -3,13 +3,14 @@
 //! independent re-implementation of argparse's matching (known option,
 //! value count by nargs, choices, int/float types) checks each one.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use common::{ROOT, matrix_at, output};
 use serde_json::Value;
+use support::ROOT;
+use support::project::{matrix_at, output};
 
 /// The fixtures beside the repository when present (CI has ../shared),
 /// else the copy under tests/fixtures.

@@ -2,14 +2,14 @@
 //! writes: stdout and result file agree, skipped combinations are found,
 //! output length 1 leaves the decode fields empty.
 
-mod sim_support;
+mod support;
 
 use std::process::Command;
 
 use camino::Utf8PathBuf;
 use matrix::parse::one_batch::{self, Combos, Entry};
 use matrix::sim::cost::SimModel;
-use sim_support::{bin, model_dir};
+use support::{bin, model_dir};
 
 #[test]
 fn sim_stdout_and_result_file_parse_to_the_same_results() {

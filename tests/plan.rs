@@ -1,10 +1,11 @@
 //! `matrix plan` and `matrix show-config` end to end on the shipped files.
 
-mod common;
+mod support;
 
-use common::{Project, ROOT, matrix_at, output, redactions};
 use serde_json::Value;
 use std::path::Path;
+use support::ROOT;
+use support::project::{Project, matrix_at, output, redactions};
 
 fn plan_json(root: &Path, args: &[&str]) -> Value {
     let (code, stdout, stderr) = output(matrix_at(root, &[&["plan", "--json"], args].concat()));

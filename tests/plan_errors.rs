@@ -1,9 +1,9 @@
 //! One test per class of bad input: each a clear message naming the file
 //! (and line where known), a hint, exit code 2, and nothing written.
 
-mod common;
+mod support;
 
-use common::{Project, output, redactions};
+use support::project::{Project, output, redactions};
 
 /// Run `matrix plan <args>` in `p`, assert exit 2 and no results folder,
 /// and snapshot stderr.

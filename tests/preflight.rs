@@ -1,11 +1,11 @@
 //! Pre-flight: what would make every launch fail is refused before anything
 //! starts: exit 2, a message with a hint (snapshot), no run folder, no CSV.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::{Project, matrix_at, output, redactions};
+use support::project::{Project, matrix_at, output, redactions};
 
 /// Assert exit 2, nothing under results/, and snapshot stderr.
 fn refused(p: &Project, name: &str, cmd: assert_cmd::Command) -> String {

@@ -7,16 +7,16 @@
 //!     cargo nextest run --run-ignored only -E 'binary(real_engines)'
 //!
 //! Every process of a run carries the test's mark in its environment (see
-//! tests/run_support), so vLLM's engine-core children left behind would be
+//! tests/support/run.rs), so vLLM's engine-core children left behind would be
 //! found.
 
-mod run_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use run_support::{Out, Row, RunProject, run_to_end};
+use support::run::{Out, Row, RunProject, run_to_end};
 
 /// The cached environment; a clear failure when it is missing (these
 /// tests only run when asked for).
@@ -209,7 +209,7 @@ fn help_options(text: &str) -> std::collections::BTreeSet<String> {
 
 /// Long option names of a shipped flag table entry.
 fn table_options(file: &str, entry: &str) -> std::collections::BTreeSet<String> {
-    let path = Path::new(run_support::ROOT)
+    let path = Path::new(support::ROOT)
         .join("conf/engine/flags")
         .join(file);
     let doc: serde_json::Value =

@@ -4,14 +4,14 @@
 //! a closed stdout/stderr, and a resume that says which flags it ignores and
 //! counts the whole run.
 
-mod run_support;
+mod support;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use run_support::{RunProject, read_jsonl, statuses};
 use serde_json::Value;
+use support::run::{RunProject, read_jsonl, statuses};
 
 /// One one_batch launch measuring `bsz_seq` (2 cells for "1,2;16").
 fn tiny_latency(p: &RunProject, bsz_seq: &str) -> Vec<String> {
@@ -222,7 +222,7 @@ fn resume_names_ignored_flags_and_counts_the_whole_run() {
         "run", "--resume", &id, "--model", "qwen", "--deploy", "tp8", "--set", "x=1", "--gpu",
         "h200", "--grace", "1", "--quiet",
     ]);
-    let out = run_support::run_to_end(cmd, Duration::from_secs(60));
+    let out = support::run::run_to_end(cmd, Duration::from_secs(60));
     assert_eq!(out.code, 0, "{}", out.text());
     let warning = out.stderr.lines().next().unwrap_or_default().to_string();
     insta::assert_snapshot!("resume_ignored_flags", warning);
@@ -267,7 +267,7 @@ fn resume_names_ignored_flags_and_counts_the_whole_run() {
 fn dry_run_with_resume_is_a_usage_error() {
     let p = RunProject::new();
     let cmd = p.matrix(&["run", "--resume", "latest", "--dry-run"]);
-    let out = run_support::run_to_end(cmd, Duration::from_secs(30));
+    let out = support::run::run_to_end(cmd, Duration::from_secs(30));
     assert_eq!(out.code, 2, "{}", out.text());
     assert!(!p.results().exists());
     insta::assert_snapshot!("dry_run_with_resume", out.stderr);

@@ -3,17 +3,17 @@
 //! one launch per distinct server, `--profile` under a stand-in `nsys`,
 //! `--run-name`, and `--dry-run`.
 
-mod run_support;
+mod support;
 
 use std::path::Path;
 
-use run_support::{RunProject, assert_unique_cells, num, read_jsonl, statuses};
 use serde_json::Value;
+use support::run::{RunProject, assert_unique_cells, num, read_jsonl, statuses};
 
 /// Cells the shipped bsz_seq.csv plans per group (the sum of its products).
 fn shipped_bsz_seq_cells() -> usize {
     let text =
-        std::fs::read_to_string(Path::new(run_support::ROOT).join("matrices/bsz_seq.csv")).unwrap();
+        std::fs::read_to_string(Path::new(support::ROOT).join("matrices/bsz_seq.csv")).unwrap();
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))

@@ -3,12 +3,11 @@
 //! engine profile, a failed one being a warning on the terminal and in the
 //! server log.
 
-mod common;
-mod run_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use run_support::{Out, Row, RunProject, assert_unique_cells, fault_matrix};
+use support::run::{Out, Row, RunProject, assert_unique_cells, fault_matrix};
 
 /// The `N launches` of the run's summary (on stderr).
 fn launches(out: &Out) -> usize {
@@ -275,7 +274,7 @@ fn failed_admin_call_is_a_warning_and_a_log_line() {
 /// between cells and drive the profiler range; vLLM makes no admin call.
 #[test]
 fn plan_carries_the_profiles_admin_calls() {
-    let p = common::Project::new();
+    let p = support::project::Project::new();
     p.write(
         "m.yaml",
         "axes:\n  model: qwen\n  mconf: 2l\n  deploy: tp8\n\
@@ -315,17 +314,17 @@ fn plan_carries_the_profiles_admin_calls() {
 
 #[test]
 fn admin_path_without_slash_is_a_profile_error() {
-    let p = common::Project::new();
+    let p = support::project::Project::new();
     p.write(
         "conf/engine/badadmin.yaml",
         "extends: sim\nadmin:\n  flush_cache: {method: POST, path: flush_cache}\n",
     );
-    let (code, stdout, stderr) = common::output(p.matrix(&[
+    let (code, stdout, stderr) = support::project::output(p.matrix(&[
         "plan", "--engine", "badadmin", "--model", "qwen", "--mconf", "2l",
     ]));
     assert_eq!(code, 2, "stdout={stdout} stderr={stderr}");
     assert!(stdout.is_empty());
     assert!(!p.path().join("results").exists(), "nothing written");
-    common::redactions(p.path())
+    support::project::redactions(p.path())
         .bind(|| insta::assert_snapshot!("admin_path_without_slash", stderr));
 }

@@ -4,7 +4,7 @@
 //! JSON-lines stream (as `matrix run --json` prints it: one
 //! `serde_json::to_string` per event) is the same on every machine.
 
-mod run_support;
+mod support;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ use matrix::record::RecordError;
 use matrix::record::event::{Consumer, Event};
 use matrix::run::fake::{Act, FakeClock, FakeLauncher, Script};
 use matrix::run::{RunOptions, Target};
-use run_support::{RunProject, read_csv};
+use support::run::{RunProject, read_csv};
 
 /// Keeps every event.
 struct Keep(Rc<RefCell<Vec<Event>>>);

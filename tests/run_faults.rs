@@ -4,11 +4,11 @@
 //! second group still runs and passes, the CSV has one row per cell, and no
 //! process of the run is left.
 
-mod run_support;
+mod support;
 
 use std::time::Duration;
 
-use run_support::{Out, Row, RunProject, assert_unique_cells, fault_matrix, statuses};
+use support::run::{Out, Row, RunProject, assert_unique_cells, fault_matrix, statuses};
 
 const FAULT_COL: &str = "env.MATRIX_SIM_FAULT";
 
@@ -171,7 +171,7 @@ fn port_in_use_is_refused_before_the_run_and_the_holder_survives() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut other = other.spawn().unwrap();
-    let up = run_support::wait_for(Duration::from_secs(10), || p.port_busy());
+    let up = support::wait_for(Duration::from_secs(10), || p.port_busy());
     assert!(up, "the other server did not bind its port");
 
     p.write("matrices/fault.yaml", &fault_matrix("jitter=1", &[4]));

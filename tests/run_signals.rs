@@ -2,12 +2,13 @@
 //! cells kept, then `--resume latest`), two Ctrl-Cs (everything killed at
 //! once), and SIGKILL followed by `--resume <run_id>`.
 
-mod run_support;
+mod support;
 
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use run_support::{RunProject, assert_unique_cells, statuses, wait_for};
+use support::run::{RunProject, assert_unique_cells, statuses};
+use support::wait_for;
 
 /// 2 deploys × 3 rates, each cell a few hundred milliseconds of wall time
 /// (time scale 0.1) so a signal lands mid-run.

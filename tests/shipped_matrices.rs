@@ -6,13 +6,13 @@
 //!
 //! Also `--gpu NAME`: the simulated GPU of `--engine sim`.
 
-mod common;
-mod run_support;
+mod support;
 
 use std::path::Path;
 
-use run_support::{ROOT, Row, RunProject};
 use serde_json::Value;
+use support::ROOT;
+use support::run::{Row, RunProject};
 
 /// How one shipped matrix is run on the simulator.
 struct Shipped {
@@ -320,18 +320,18 @@ fn read_logs(dir: &Path) -> String {
 
 /// `matrix plan <args>` must fail with exit 2, write nothing, and say why.
 fn plan_fails(name: &str, args: &[&str], matrix_file: Option<&str>) {
-    let p = common::Project::new();
+    let p = support::project::Project::new();
     if let Some(text) = matrix_file {
         p.write("matrices/gpus.yaml", text);
     }
-    let (code, stdout, stderr) = common::output(p.matrix(&[&["plan"], args].concat()));
+    let (code, stdout, stderr) = support::project::output(p.matrix(&[&["plan"], args].concat()));
     assert_eq!(code, 2, "{name}: stdout={stdout} stderr={stderr}");
     assert!(stdout.is_empty(), "{name}: nothing on stdout");
     assert!(
         !p.path().join("results").exists(),
         "{name}: nothing written"
     );
-    common::redactions(p.path()).bind(|| insta::assert_snapshot!(name, stderr));
+    support::project::redactions(p.path()).bind(|| insta::assert_snapshot!(name, stderr));
 }
 
 #[test]

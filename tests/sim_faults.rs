@@ -1,13 +1,14 @@
 //! Every `MATRIX_SIM_FAULT` mode does what docs/SIM.md promises.
 
-mod sim_support;
+mod support;
 
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use sim_support::*;
+use support::sim::*;
+use support::{bin, model_dir, wait_for};
 
 const GEN: &str = r#"{"text": "a b", "sampling_params": {"max_new_tokens": 4}}"#;
 

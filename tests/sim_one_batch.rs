@@ -1,7 +1,7 @@
 //! `matrix sim one-batch`: SGLang's line formats, result lines, skipping,
 //! roofline-shaped latencies and profiler markers.
 
-mod sim_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
@@ -10,7 +10,7 @@ use camino::Utf8PathBuf;
 use matrix::sim::cost::{SeqStep, SimModel};
 use matrix::sim::timing::{RooflineTimer, StepTimer};
 use serde_json::Value;
-use sim_support::{bin, model_dir};
+use support::{bin, model_dir};
 
 /// Copied from the shared SGLang 0.5.23 fixtures.
 const FIXTURE: &str = concat!(

@@ -23,15 +23,15 @@
 //! Nothing here has a wall-clock target; the scale-1 runs take ~12 s
 //! because the simulated GPU is that slow.
 
-mod run_support;
-mod sim_support;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use run_support::RunProject;
 use serde_json::Value;
-use sim_support::{Proc, SOON, bin, cpu_latency_qos, model_dir, server, timing_lock, wait_healthy};
+use support::run::RunProject;
+use support::sim::{Proc, SOON, cpu_latency_qos, server, wait_healthy};
+use support::{bin, model_dir, timing_lock};
 
 /// Simulated milliseconds of every forward step.
 const STEP_MS: &str = "1000";

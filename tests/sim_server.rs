@@ -1,9 +1,10 @@
 //! `matrix sim launch-server`: readiness, endpoints, streaming, trace.
 
-mod sim_support;
+mod support;
 
 use serde_json::Value;
-use sim_support::*;
+use support::sim::*;
+use support::{bin, model_dir, timing_lock};
 
 const SLOW: &[(&str, &str)] = &[("MATRIX_SIM_FAULT", "slow_start=0.3")];
 

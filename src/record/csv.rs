@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::RecordError;
 use super::status::Status;
+use crate::config::engine::Exec;
 use crate::plan::{Group, PlanCell};
 
 /// Columns every row has, in order, before the swept axes.
@@ -83,6 +84,12 @@ pub const SERVING_COLUMNS: [&str; 30] = [
     "schedule_lateness_max_ms",
 ];
 
+/// Columns appended after the metrics so a row can be traced to what ran:
+/// the cell's group id and its log, relative to the run folder. Appended
+/// last (docs/RESULTS.md): a run whose CSV predates them still resumes,
+/// writing its rows without them (see [`CsvSchema::following`]).
+pub const TRACE_COLUMNS: [&str; 2] = ["group_id", "log"];
+
 /// Axis names that never get a column of their own: `bsz`/`seq` are the
 /// metric columns `bsz`/`input_len`, `bsz_seq` is the line of bsz_seq.csv.
 const NOT_AXIS_COLUMNS: [&str; 3] = ["bsz", "seq", "bsz_seq"];
@@ -112,11 +119,14 @@ impl Mode {
 }
 
 /// The CSV's columns: head, extra swept axes, metrics of every mode in the
-/// plan (union, latency first, without repeats).
+/// plan (union, latency first, without repeats), then [`TRACE_COLUMNS`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvSchema {
     columns: Vec<String>,
     axes: Vec<String>,
+    /// Columns rows may carry but this file does not have (the trace
+    /// columns of a run whose CSV predates them): left out when rendering.
+    unwritten: Vec<String>,
 }
 
 impl CsvSchema {
@@ -151,8 +161,34 @@ impl CsvSchema {
             .map(|s| s.to_string())
             .chain(axes.iter().cloned())
             .chain(metrics.iter().map(|s| s.to_string()))
+            .chain(TRACE_COLUMNS.iter().map(|s| s.to_string()))
             .collect();
-        CsvSchema { columns, axes }
+        CsvSchema {
+            columns,
+            axes,
+            unwritten: Vec::new(),
+        }
+    }
+
+    /// The schema for an existing CSV whose header is `found`: this one when
+    /// they are equal; when `found` is this header without some of its last
+    /// columns and every column it lacks is a [`TRACE_COLUMNS`] one (a CSV
+    /// written before they existed), this schema cut to `found`, whose rows
+    /// are written without the missing columns; else `None` (another plan's
+    /// CSV).
+    pub fn following(&self, found: &[String]) -> Option<CsvSchema> {
+        if found == self.columns {
+            return Some(self.clone());
+        }
+        let (head, tail) = self.columns.split_at_checked(found.len())?;
+        if head != found || !tail.iter().all(|c| TRACE_COLUMNS.contains(&c.as_str())) {
+            return None;
+        }
+        Some(CsvSchema {
+            columns: found.to_vec(),
+            axes: self.axes.clone(),
+            unwritten: self.unwritten.iter().chain(tail).cloned().collect(),
+        })
     }
 
     pub fn columns(&self) -> &[String] {
@@ -171,7 +207,11 @@ impl CsvSchema {
 
     /// One row as a CSV line (newline included); missing values are empty.
     pub fn render(&self, row: &CsvRow) -> Result<String, RecordError> {
-        if let Some(c) = row.values.keys().find(|k| !self.columns.contains(k)) {
+        if let Some(c) = row
+            .values
+            .keys()
+            .find(|k| !self.columns.contains(k) && !self.unwritten.contains(k))
+        {
             return Err(RecordError::UnknownColumn { column: c.clone() });
         }
         Ok(render(
@@ -225,6 +265,16 @@ impl CsvRow {
         r.set_opt("ep", group.ep);
         r.set_opt("dp", group.dp);
         r.set_opt("nnodes", group.nnodes);
+        r.set("group_id", &group.id);
+        // The cell's own log: a serving cell's client log; a latency cell is
+        // measured by its group's one_batch process, whose log is the
+        // group's `server.log`. The recorder checks that it exists when the
+        // cell ends (`Recorder::finish_cell`).
+        let log = match group.exec {
+            Exec::Process => super::layout::server_log_in_run(&group.id),
+            Exec::Server => super::layout::cell_log_in_run(&group.id, &cell.id),
+        };
+        r.set("log", log);
         if let Some(client) = &cell.client {
             client_columns(&mut r, &client.argv, schema);
         }
@@ -245,6 +295,10 @@ impl CsvRow {
         duration_s: Option<f64>,
     ) {
         self.set("status", status);
+        if matches!(status, Status::Pruned | Status::PlanError) {
+            // Nothing ran, so no log is the cell's.
+            self.set("log", "");
+        }
         self.set_opt("error", error);
         self.set_opt("started_at", started_at);
         self.set_opt("duration_s", duration_s);
@@ -446,11 +500,12 @@ mod tests {
         assert_eq!(s.axes(), ["chunked_prefill_size"]);
         assert_eq!(s.columns()[18], "chunked_prefill_size");
         assert_eq!(s.columns()[19], "bsz");
-        assert_eq!(s.columns().len(), 18 + 1 + 11);
+        assert_eq!(s.columns().len(), 18 + 1 + 11 + 2);
+        assert_eq!(s.columns()[30..], ["group_id", "log"]);
         let both = CsvSchema::new(&[Mode::Serving, Mode::Latency], &axes(&["request_rate"]));
         assert!(both.axes().is_empty());
         // input_len / output_len appear once.
-        assert_eq!(both.columns().len(), 18 + 11 + 30 - 2);
+        assert_eq!(both.columns().len(), 18 + 11 + 30 - 2 + 2);
         assert_eq!(both.columns()[18], "bsz");
     }
 
@@ -504,5 +559,48 @@ mod tests {
         let err = CsvSink::open(&path, other).unwrap_err();
         assert!(matches!(err, RecordError::HeaderMismatch { .. }));
         assert!(err.hint().unwrap().contains("bench_duration_s"));
+    }
+
+    #[test]
+    fn an_older_header_without_the_trace_columns_is_followed() {
+        let s = CsvSchema::new(&[Mode::Latency], &[]);
+        let n = s.columns().len();
+        let old: Vec<String> = s.columns()[..n - 2].to_vec();
+        let cut = s.following(&old).unwrap();
+        assert_eq!(cut.columns(), old);
+        assert_eq!(s.following(s.columns()).unwrap(), s);
+        // Only the log column missing: followed as well.
+        assert_eq!(
+            s.following(&s.columns()[..n - 1]).unwrap().columns().len(),
+            n - 1
+        );
+        // A row with the trace columns renders without them.
+        let mut r = CsvRow::new();
+        r.set("cell_id", "c1");
+        r.set("group_id", "g1");
+        r.set("log", "g1/server.log");
+        let line = cut.render(&r).unwrap();
+        assert_eq!(line, format!(",c1{}\n", ",".repeat(n - 2 - 2)));
+        assert_eq!(
+            s.render(&r).unwrap(),
+            format!(",c1{},g1,g1/server.log\n", ",".repeat(n - 4))
+        );
+        // Still an unknown column is refused.
+        r.set("nope", 1);
+        assert!(matches!(
+            cut.render(&r),
+            Err(RecordError::UnknownColumn { .. })
+        ));
+        // Missing columns that are not trace columns: another plan.
+        let both = CsvSchema::new(&[Mode::Latency, Mode::Serving], &[]);
+        assert!(both.following(&old).is_none());
+        assert!(both.following(s.columns()).is_none());
+        let mut reordered = old.clone();
+        reordered.swap(0, 1);
+        assert!(s.following(&reordered).is_none());
+        // A header longer than the plan's is not followed.
+        let mut longer = s.columns().to_vec();
+        longer.push("extra".into());
+        assert!(s.following(&longer).is_none());
     }
 }

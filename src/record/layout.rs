@@ -3,7 +3,7 @@
 //! ```text
 //! <results>/raw_output/<run_id>/manifest.json
 //! <results>/raw_output/<run_id>/journal.jsonl
-//! <results>/raw_output/<run_id>/commands.jsonl
+//! <results>/raw_output/<run_id>/commands.jsonl, commands.sh
 //! <results>/raw_output/<run_id>/<group>/server.log, <cell>.log, result.jsonl
 //! <results>/csv/<run_id>.csv
 //! <results>/<model>_profile/<run_id>/<phase>_bsz<b>_seq<s>_<deploy>_<backend>.nsys-rep|.sqlite
@@ -56,16 +56,22 @@ impl RunLayout {
         self.run_dir().join("commands.jsonl")
     }
 
+    /// `commands.sh`: the commands of `commands.jsonl` as a shell script
+    /// (see [`super::commands::script`]).
+    pub fn commands_script(&self) -> Utf8PathBuf {
+        self.run_dir().join("commands.sh")
+    }
+
     pub fn group_dir(&self, group: &str) -> Utf8PathBuf {
         self.run_dir().join(group)
     }
 
     pub fn server_log(&self, group: &str) -> Utf8PathBuf {
-        self.group_dir(group).join("server.log")
+        self.run_dir().join(server_log_in_run(group))
     }
 
     pub fn cell_log(&self, group: &str, cell: &str) -> Utf8PathBuf {
-        self.group_dir(group).join(format!("{cell}.log"))
+        self.run_dir().join(cell_log_in_run(group, cell))
     }
 
     /// one_batch's `--result-filename` for a latency group.
@@ -119,6 +125,19 @@ impl RunLayout {
             Err(e) => Err(RecordError::io(format!("cannot create {dir}"), e)),
         }
     }
+}
+
+/// `<group>/server.log`, relative to the run folder: the log of the
+/// group's launch (its server, or the one_batch process that measures every
+/// cell of a latency group). The CSV's `log` column holds such paths.
+pub fn server_log_in_run(group: &str) -> Utf8PathBuf {
+    Utf8PathBuf::from(group).join("server.log")
+}
+
+/// `<group>/<cell>.log`, relative to the run folder: a serving cell's
+/// client log.
+pub fn cell_log_in_run(group: &str, cell: &str) -> Utf8PathBuf {
+    Utf8PathBuf::from(group).join(format!("{cell}.log"))
 }
 
 /// The `n`-th candidate for a run id (`n` from 1): the id itself, then
@@ -217,6 +236,16 @@ mod tests {
             "results/raw_output/20261122-153000_qwen_2l/g1/result.jsonl"
         );
         assert_eq!(l.csv(), "results/csv/20261122-153000_qwen_2l.csv");
+        assert_eq!(
+            l.commands_script(),
+            "results/raw_output/20261122-153000_qwen_2l/commands.sh"
+        );
+        assert_eq!(server_log_in_run("g1"), "g1/server.log");
+        assert_eq!(cell_log_in_run("g1", "c2"), "g1/c2.log");
+        assert_eq!(
+            l.run_dir().join(cell_log_in_run("g1", "c2")),
+            l.cell_log("g1", "c2")
+        );
         assert_eq!(
             l.profile_dir("qwen"),
             "results/qwen_profile/20261122-153000_qwen_2l"

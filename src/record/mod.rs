@@ -1,7 +1,8 @@
 //! Results of a run on disk: where files go ([`layout`]), the per-cell CSV
 //! ([`csv`]), the resume journal ([`journal`]), the manifest ([`manifest`]),
-//! engine results → metric columns ([`metrics`]) and the write/resume
-//! protocol that ties CSV and journal together ([`recorder`]).
+//! engine results → metric columns ([`metrics`]), the executed commands
+//! and their `commands.sh` ([`commands`]) and the write/resume protocol
+//! that ties CSV and journal together ([`recorder`]).
 //!
 //! Rule: nothing is kept only in memory. When a cell ends its CSV row and
 //! then its journal line are written and synced; a run killed at any

@@ -19,11 +19,11 @@
 
 use std::fs::OpenOptions;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use indexmap::IndexMap;
 
 use super::RecordError;
-use super::commands::{CommandLog, Executed};
+use super::commands::{CommandLog, Executed, ScriptBuilder, ScriptContext, write_script};
 use super::csv::{CsvRow, CsvSchema, CsvSink, read_records, write_synced};
 use super::journal::{Journal, JournalEntry};
 use super::layout::RunLayout;
@@ -32,10 +32,16 @@ use super::manifest::Manifest;
 /// The open CSV and journal of a run.
 #[derive(Debug)]
 pub struct Recorder {
+    run_dir: Utf8PathBuf,
     csv: CsvSink,
     journal: Journal,
     commands: CommandLog,
     done: IndexMap<String, JournalEntry>,
+    /// `commands.sh`, built from the manifest's groups and every record
+    /// of `commands.jsonl` (kept here, so a spawn adds its lines and the
+    /// script is rewritten without reading anything again).
+    script_path: Utf8PathBuf,
+    script: ScriptBuilder,
 }
 
 /// What [`Recorder::resume`] found and repaired.
@@ -88,12 +94,17 @@ impl Recorder {
         let csv = CsvSink::open(&csv_path, schema)?;
         let (journal, _) = Journal::open(&layout.journal())?;
         let commands = CommandLog::open(&layout.commands())?;
-        Ok(Recorder {
+        let recorder = Recorder {
+            run_dir: layout.run_dir(),
             csv,
             journal,
             commands,
             done: IndexMap::new(),
-        })
+            script_path: layout.commands_script(),
+            script: ScriptBuilder::new(ScriptContext::from_manifest(manifest)),
+        };
+        recorder.write_script()?;
+        Ok(recorder)
     }
 
     /// Reopen a run after a kill or Ctrl-C: repair the CSV against the
@@ -116,13 +127,21 @@ impl Recorder {
             Err(e) => return Err(RecordError::io(format!("cannot read {csv_path}"), e)),
         };
         let records = read_records(&text);
-        if let Some(header) = records.first().filter(|h| *h != schema.columns()) {
-            return Err(RecordError::HeaderMismatch {
-                path: csv_path,
-                expected: schema.columns().to_vec(),
-                found: header.clone(),
-            });
-        }
+        // A CSV written before the trace columns existed keeps its header:
+        // its rows go on without them (`CsvSchema::following`).
+        let schema = match records.first() {
+            None => schema,
+            Some(header) => match schema.following(header) {
+                Some(s) => s,
+                None => {
+                    return Err(RecordError::HeaderMismatch {
+                        path: csv_path,
+                        expected: schema.columns().to_vec(),
+                        found: header.clone(),
+                    });
+                }
+            },
+        };
         let id_col = 1; // "cell_id", after "run_id"
         let csv_ids: Vec<&str> = records
             .iter()
@@ -144,20 +163,30 @@ impl Recorder {
         }
         let csv = CsvSink::open(&csv_path, schema)?;
         let commands = CommandLog::open(&layout.commands())?;
+        // A killed run's commands.sh may lag behind commands.jsonl: rebuilt
+        // now, before anything runs.
+        let mut script = ScriptBuilder::new(ScriptContext::from_manifest(&Manifest::read(
+            &layout.manifest(),
+        )?));
+        for e in CommandLog::read(&layout.commands())? {
+            script.push(&e);
+        }
         let done = state
             .entries
             .into_iter()
             .map(|e| (e.cell_id.clone(), e))
             .collect();
-        Ok((
-            Recorder {
-                csv,
-                journal,
-                commands,
-                done,
-            },
-            report,
-        ))
+        let recorder = Recorder {
+            run_dir: layout.run_dir(),
+            csv,
+            journal,
+            commands,
+            done,
+            script_path: layout.commands_script(),
+            script,
+        };
+        recorder.write_script()?;
+        Ok((recorder, report))
     }
 
     /// Has this cell finished in this run (before or since the resume)?
@@ -171,8 +200,12 @@ impl Recorder {
     }
 
     /// Record a finished cell: CSV row first, then the journal line, each
-    /// synced. The row must carry `cell_id` and `status`.
+    /// synced. The row must carry `cell_id` and `status`. Its `log` column
+    /// names a log that exists: a serving cell whose client never ran (its
+    /// server did not start) names the group's `server.log` instead, and a
+    /// cell with neither gets an empty `log`.
     pub fn finish_cell(&mut self, row: &CsvRow) -> Result<(), RecordError> {
+        let row = &self.existing_log(row);
         let entry = JournalEntry::from_row(row);
         if self.done.contains_key(&entry.cell_id) {
             return Err(RecordError::AlreadyDone {
@@ -186,8 +219,10 @@ impl Recorder {
     }
 
     /// The CSV row of a [`CellFinished`](super::event::CellFinished) event:
-    /// every column of the schema, "" for an empty one.
+    /// every column of the schema, "" for an empty one, exactly as
+    /// [`finish_cell`](Self::finish_cell) will write it (its `log` checked).
     pub fn row_text(&self, row: &CsvRow) -> IndexMap<String, String> {
+        let row = self.existing_log(row);
         self.csv
             .schema()
             .columns()
@@ -196,9 +231,29 @@ impl Recorder {
             .collect()
     }
 
-    /// Record a process about to be spawned (`commands.jsonl`, synced).
+    fn existing_log(&self, row: &CsvRow) -> CsvRow {
+        let mut row = row.clone();
+        if let Some(log) = row.get("log").filter(|l| !self.run_dir.join(l).is_file()) {
+            let server = row
+                .get("group_id")
+                .map(super::layout::server_log_in_run)
+                .filter(|s| s != log && self.run_dir.join(s).is_file());
+            row.set_opt("log", server);
+        }
+        row
+    }
+
+    /// Record a process about to be spawned (`commands.jsonl`, synced),
+    /// then rebuild `commands.sh` with it, so the script is current during
+    /// the run too (docs/RESULTS.md, "commands.sh": its cost).
     pub fn executed(&mut self, e: &Executed) -> Result<(), RecordError> {
-        self.commands.append(e)
+        self.commands.append(e)?;
+        self.script.push(e);
+        self.write_script()
+    }
+
+    fn write_script(&self) -> Result<(), RecordError> {
+        write_script(&self.script_path, &self.script.text())
     }
 
     /// The CSV writer (for tests that simulate a kill between the writes).

@@ -237,11 +237,16 @@ impl Ctx<'_> {
         } else {
             self.layout.server_log(&group.id)
         };
-        let log = log
-            .strip_prefix(self.layout.run_dir())
-            .ok()
-            .map(|p| p.to_string());
         let row = self.out.recorder.row_text(&row);
+        // The row's `log` (checked to exist by the recorder); a resumed run
+        // whose CSV predates that column: the path the cell's log has.
+        let log = match row.get("log") {
+            Some(l) => (!l.is_empty()).then(|| l.clone()),
+            None => log
+                .strip_prefix(self.layout.run_dir())
+                .ok()
+                .map(|p| p.to_string()),
+        };
         self.current = None;
         // Counted at the end from the journal (`Counts::of`), which also
         // holds the cells finished before a resume.

@@ -6,8 +6,6 @@
 //! every request: arrival time and the instant each chunk was handed to
 //! the socket. Tests compare the client's measurements with that trace.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -303,21 +301,4 @@ pub fn percentile(xs: &[f64], p: f64) -> f64 {
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(v.len() - 1);
     v[lo] + (h - lo as f64) * (v[hi] - v[lo])
-}
-
-/// Serialize the timing-sensitive tests of this suite (nextest runs each
-/// test in its own process, so a mutex cannot): hold the returned guard for
-/// the test's duration. On 2 cores, two streaming tests at once would
-/// measure each other's scheduling noise, not the client.
-pub fn timing_lock() -> nix::fcntl::Flock<std::fs::File> {
-    let path = std::env::temp_dir().join("matrix-bench-timing-tests.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .expect("lock file");
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .expect("flock")
 }

@@ -2,26 +2,13 @@
 //! tiny model at time scale 0.01, free ports, temp dirs. Every test holds
 //! its children as `matrix::exec::Child`, whose Drop SIGKILLs the group, so
 //! a failing assertion never leaves a server behind.
-#![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use matrix::exec::{ReadyCheck, Spec};
 
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_matrix"))
-}
-
-pub fn model_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim/qwen3-2l")
-}
-
-/// A port that was free a moment ago (bind to :0, read it, release it).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind :0");
-    l.local_addr().expect("local addr").port()
-}
+use super::{bin, model_dir};
 
 /// `matrix sim launch-server` on `port`, logging to `dir/server.log`, with
 /// `faults` in `MATRIX_SIM_FAULT` (none when empty).

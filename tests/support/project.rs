@@ -1,12 +1,9 @@
-//! Helpers shared by the integration tests: a scratch copy of the shipped
-//! project, the `matrix` command, and insta filters for paths and times.
-#![allow(dead_code)]
+//! A scratch copy of the shipped project, the `matrix` command, and insta
+//! filters for paths and times.
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-
-pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A temporary project root holding copies of conf/, model_conf/, matrices/.
 pub struct Project {
@@ -16,9 +13,7 @@ pub struct Project {
 impl Project {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        for sub in ["conf", "model_conf", "matrices"] {
-            copy_dir(&Path::new(ROOT).join(sub), &dir.path().join(sub));
-        }
+        super::copy_project(dir.path());
         Project { dir }
     }
 
@@ -52,19 +47,6 @@ pub fn matrix_at(root: &Path, args: &[&str]) -> Command {
     cmd.env("MATRIX_FLAGS", "table");
     cmd.arg("--root").arg(root).args(args);
     cmd
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// insta settings that hide the project root, the binary path and the run

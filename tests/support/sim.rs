@@ -1,7 +1,6 @@
 //! Shared helpers for the simulator's integration tests: spawn the binary in
 //! its own process group (killed on drop, even when a test fails), free
 //! ports, and a tiny HTTP/1.1 client that timestamps every streamed chunk.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -13,35 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-pub fn model_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sim/qwen3-2l")
-}
-
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_matrix"))
-}
-
-/// A port that was free a moment ago (bind to :0, read it, release it).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind :0");
-    l.local_addr().expect("local addr").port()
-}
-
-/// Poll `cond` every 5 ms until it holds (true) or `limit` passes (false).
-/// The limit only bounds a failing test; a passing one returns as soon as
-/// the condition holds, however loaded the machine is.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use super::{bin, free_port, model_dir, wait_for};
 
 /// Generous bound for anything that should happen "soon": only a broken
 /// build waits this long.
@@ -282,23 +253,6 @@ pub fn get(port: u16, path: &str) -> Response {
 
 pub fn post(port: u16, path: &str, body: &str) -> Response {
     request(port, "POST", path, Some(body)).unwrap_or_else(|e| panic!("POST {path}: {e}"))
-}
-
-/// Serialize the timing-sensitive tests (the same lock file as
-/// `tests/bench_support`): nextest runs each test in its own process, so
-/// only a file lock can keep two streaming comparisons from measuring each
-/// other's CPU use on a 2-core machine. Hold the guard for the test.
-pub fn timing_lock() -> nix::fcntl::Flock<std::fs::File> {
-    let path = std::env::temp_dir().join("matrix-bench-timing-tests.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .expect("lock file");
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .expect("flock")
 }
 
 /// Ask the kernel to keep every CPU out of idle states while the returned

@@ -7,7 +7,6 @@
 //! in its environment (nothing clears it: `exec::Spec` only adds variables),
 //! so a leftover — a server, a client, a grandchild holding the port — is
 //! found by reading `/proc/<pid>/environ`, whatever its command line says.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use super::free_port;
 
 /// The environment variable that marks every process of one test's runs.
 pub const MARK: &str = "RUN_TEST_MARK";
@@ -41,9 +40,7 @@ pub struct RunProject {
 impl RunProject {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        for sub in ["conf", "model_conf", "matrices"] {
-            copy_dir(&Path::new(ROOT).join(sub), &dir.path().join(sub));
-        }
+        super::copy_project(dir.path());
         RunProject {
             dir,
             port: free_port(),
@@ -326,18 +323,6 @@ impl Drop for Running {
     }
 }
 
-/// Wait up to `limit` for `cond`; false on timeout.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    cond()
-}
-
 pub fn run_to_end(mut cmd: Command, limit: Duration) -> Out {
     let dir = std::env::temp_dir();
     let out = dir.join(format!("matrix-run-test-{}.out", unique()));
@@ -366,15 +351,6 @@ fn unique() -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// A port nobody listens on right now (the OS's pick for 127.0.0.1:0).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn read_csv(path: &Path) -> Vec<Row> {
@@ -460,19 +436,6 @@ pub fn leftovers_marked(dir: &Path) -> Vec<(i32, String)> {
         }
     }
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Two serving groups (the `env.MATRIX_SIM_FAULT` axis: `fault` for the
