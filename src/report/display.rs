@@ -73,6 +73,9 @@ impl DisplayOptions {
     }
 }
 
+/// How often the bars of `matrix run` redraw on their own.
+pub const TICK: Duration = Duration::from_millis(500);
+
 struct Bars {
     multi: MultiProgress,
     run: ProgressBar,
@@ -109,10 +112,13 @@ impl Display {
     pub fn stderr(quiet: bool, color: ColorChoice) -> Display {
         let opts = DisplayOptions::for_stderr(quiet, color);
         if opts.tty && !quiet {
+            // Redraw at least once a second so elapsed time, ETA and
+            // request counts visibly move while a long cell runs.
             Display::with_bars(
                 ProgressDrawTarget::stderr(),
                 Box::new(std::io::stderr()),
                 opts,
+                Some(TICK),
             )
         } else {
             Display::plain(Box::new(std::io::stderr()), opts)
@@ -134,13 +140,20 @@ impl Display {
     }
 
     /// Bars on a terminal-like target (tests: indicatif's `InMemoryTerm`);
-    /// with `quiet`, plain lines to the same terminal instead.
-    pub fn term(term: Box<dyn TermLike>, opts: DisplayOptions) -> Display {
+    /// with `quiet`, plain lines to the same terminal instead. `tick`: how
+    /// often the bars redraw on their own (`None`: only on events, as
+    /// snapshot tests want).
+    pub fn term(term: Box<dyn TermLike>, opts: DisplayOptions, tick: Option<Duration>) -> Display {
         let target = ProgressDrawTarget::term_like(term);
-        Display::with_bars(target, Box::new(std::io::sink()), opts)
+        Display::with_bars(target, Box::new(std::io::sink()), opts, tick)
     }
 
-    fn with_bars(target: ProgressDrawTarget, out: Box<dyn Write + Send>, opts: DisplayOptions) -> Display {
+    fn with_bars(
+        target: ProgressDrawTarget,
+        out: Box<dyn Write + Send>,
+        opts: DisplayOptions,
+        tick: Option<Duration>,
+    ) -> Display {
         let multi = MultiProgress::with_draw_target(target);
         let run_style = ProgressStyle::with_template(
             "run  [{bar:30}] {pos}/{len} cells  {elapsed_precise}  eta {eta}",
@@ -152,9 +165,9 @@ impl Display {
         let run = multi.add(ProgressBar::new(0).with_style(run_style));
         let group = multi.add(ProgressBar::new(0).with_style(msg_style.clone()));
         let cell = multi.add(ProgressBar::new(0).with_style(msg_style));
-        // Redraw at least once a second so elapsed time, ETA and request
-        // counts visibly move while a long cell runs.
-        run.enable_steady_tick(Duration::from_millis(500));
+        if let Some(every) = tick {
+            run.enable_steady_tick(every);
+        }
         let mut d = Display::plain(out, opts);
         d.opts.tty = !opts.quiet;
         if !opts.quiet {
@@ -220,7 +233,13 @@ impl Display {
         if self.opts.quiet {
             return;
         }
-        let mut s = format!("run {}: {} groups, {} cells", r.run_id, r.groups, r.cells);
+        let mut s = format!(
+            "run {}: {} group{}, {} cells",
+            r.run_id,
+            r.groups,
+            if r.groups == 1 { "" } else { "s" },
+            r.cells
+        );
         if r.done_before > 0 {
             s.push_str(&format!(", {} already done", r.done_before));
         }
@@ -358,15 +377,18 @@ impl Display {
             text.push_str(&format!(", {} not run (interrupted)", c.not_run));
         }
         if f.done_before > 0 {
-            text.push_str(&format!(
-                " ({} finished before this resume)",
-                f.done_before
-            ));
+            text.push_str(&format!(" ({} finished before this resume)", f.done_before));
         }
         text.push_str(&format!(
-            "\n{} launches, wall {:.1} s, runner overhead {:.2} ms per cell\n\
+            "\n{} launch{}, wall {:.1} s, runner overhead {:.2} ms per cell\n\
              csv: {}\nrun folder: {}\nsummary: {}\n",
-            f.launches, f.wall_s, f.overhead_per_cell_ms, f.csv, f.run_dir, f.summary
+            f.launches,
+            if f.launches == 1 { "" } else { "es" },
+            f.wall_s,
+            f.overhead_per_cell_ms,
+            f.csv,
+            f.run_dir,
+            f.summary
         ));
         if f.interrupted {
             text.push_str(&format!(
@@ -386,12 +408,15 @@ impl Consumer for Display {
             Event::RunStarted(r) => self.run_started(r),
             Event::GroupLaunching(g) => self.group_launching(g),
             Event::GroupReady(g) => {
-                let text = format!("{}: ready after {:.1} s", self.group_name(&g.group, false), g.after_s);
+                let text = format!(
+                    "{}: ready after {:.1} s",
+                    self.group_name(&g.group, false),
+                    g.after_s
+                );
                 match &self.bars {
-                    Some(b) => b.group.set_message(format!(
-                        "{}: ready",
-                        self.group_name(&g.group, true)
-                    )),
+                    Some(b) => b
+                        .group
+                        .set_message(format!("{}: ready", self.group_name(&g.group, true))),
                     None if !self.opts.quiet => self.line(&text),
                     None => {}
                 }

@@ -75,12 +75,13 @@ impl ReportError {
                 Some(s) => format!("did you mean `{s}`? (`latest` names the newest run)"),
                 None => "give a run id from results/raw_output/, a run folder, or `latest`".into(),
             }),
-            ReportError::NoRuns { .. } => {
-                Some("run a sweep first (`matrix run`), or point --results at another folder".into())
-            }
-            ReportError::NoCsv { .. } => {
-                Some("the run stopped before it wrote a row; resume it with `matrix run --resume`".into())
-            }
+            ReportError::NoRuns { .. } => Some(
+                "run a sweep first (`matrix run`), or point --results at another folder".into(),
+            ),
+            ReportError::NoCsv { .. } => Some(
+                "the run stopped before it wrote a row; resume it with `matrix run --resume`"
+                    .into(),
+            ),
             ReportError::OnlySyntax { .. } => Some("e.g. `--only bsz=1,64`".into()),
             ReportError::UnknownAxis {
                 suggestion, axes, ..
@@ -88,9 +89,10 @@ impl ReportError {
                 Some(s) => format!("did you mean `{s}`? axis columns: {}", axes.join(", ")),
                 None => format!("axis columns: {}", axes.join(", ")),
             }),
-            ReportError::UnknownValue { axis, values, .. } => {
-                Some(format!("values of {axis} in this run: {}", values.join(", ")))
-            }
+            ReportError::UnknownValue { axis, values, .. } => Some(format!(
+                "values of {axis} in this run: {}",
+                values.join(", ")
+            )),
             ReportError::UnknownCell { .. } => Some(
                 "give a cell id (or a unique start of one) from the run's table: `matrix show RUN`"
                     .into(),

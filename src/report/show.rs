@@ -301,7 +301,10 @@ fn plan_groups(m: &Value) -> impl Iterator<Item = &Value> {
 }
 
 fn cells_of(g: &Value) -> impl Iterator<Item = &Value> {
-    g.get("cells").and_then(Value::as_array).into_iter().flatten()
+    g.get("cells")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn group_in_manifest(m: &Value, cell: &str) -> Option<String> {

@@ -67,8 +67,7 @@ impl Rows {
     /// the extra swept axes (between the head and the metrics) and the
     /// workload columns, in header order.
     pub fn axis_columns(&self) -> Vec<String> {
-        let is_metric =
-            |c: &str| LATENCY_COLUMNS.contains(&c) || SERVING_COLUMNS.contains(&c);
+        let is_metric = |c: &str| LATENCY_COLUMNS.contains(&c) || SERVING_COLUMNS.contains(&c);
         let first_metric = self
             .header
             .iter()
@@ -100,7 +99,7 @@ pub fn parse_csv(path: &Utf8Path, text: &str) -> Result<Rows, ReportError> {
     let complete = text.rfind('\n').map_or(0, |i| i + 1);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(text[..complete].as_bytes());
+        .from_reader(&text.as_bytes()[..complete]);
     let bad = |e: csv::Error| ReportError::Csv {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -227,14 +226,16 @@ pub fn tables(rows: &Rows) -> Vec<ModeTable> {
                 .iter()
                 .filter(|r| r.get("mode").map(String::as_str).unwrap_or_default() == mode)
                 .collect();
-            let text = |r: &IndexMap<String, String>, c: &str| {
-                r.get(c).cloned().unwrap_or_default()
-            };
+            let text =
+                |r: &IndexMap<String, String>, c: &str| r.get(c).cloned().unwrap_or_default();
             let axes: Vec<String> = axis_columns
                 .iter()
                 .filter(|c| {
-                    let first = recs.first().map(|r| text(r, c)).unwrap_or_default();
-                    recs.iter().any(|r| text(r, c) != first)
+                    // Empty fields do not make a column vary: a failed
+                    // cell's empty `input_len` is no setting of its own.
+                    let mut values = recs.iter().map(|r| text(r, c)).filter(|v| !v.is_empty());
+                    let first = values.next();
+                    values.any(|v| Some(&v) != first.as_ref())
                 })
                 .cloned()
                 .collect();
@@ -242,7 +243,8 @@ pub fn tables(rows: &Rows) -> Vec<ModeTable> {
                 .iter()
                 .filter(|m| {
                     rows.header.iter().any(|c| c == m.column)
-                        && (!m.optional || recs.iter().any(|r| number(&text(r, m.column)).is_some()))
+                        && (!m.optional
+                            || recs.iter().any(|r| number(&text(r, m.column)).is_some()))
                 })
                 .copied()
                 .collect();
@@ -333,8 +335,15 @@ pub fn render(tables: &[ModeTable]) -> String {
             out.push('\n');
         }
         let n = t.rows.len();
-        let mode = if t.mode.is_empty() { "(no mode)" } else { &t.mode };
-        out.push_str(&format!("{mode}: {n} cell{}\n", if n == 1 { "" } else { "s" }));
+        let mode = if t.mode.is_empty() {
+            "(no mode)"
+        } else {
+            &t.mode
+        };
+        out.push_str(&format!(
+            "{mode}: {n} cell{}\n",
+            if n == 1 { "" } else { "s" }
+        ));
         let mut header: Vec<String> = t.axes.clone();
         header.extend(t.metrics.iter().map(|m| m.label.to_string()));
         header.push("status".into());
@@ -365,9 +374,8 @@ pub fn render(tables: &[ModeTable]) -> String {
                         let v = &row[c];
                         v == "-"
                             || number(v).is_some()
-                            || v.split_once('/').is_some_and(|(a, b)| {
-                                number(a).is_some() && number(b).is_some()
-                            })
+                            || v.split_once('/')
+                                .is_some_and(|(a, b)| number(a).is_some() && number(b).is_some())
                     })
             })
             .collect();
@@ -446,7 +454,10 @@ mod tests {
         assert_eq!(rows.records.len(), 1);
         assert_eq!(rows.records[0]["chunked_prefill_size"], "512");
         let axes = rows.axis_columns();
-        assert!(axes.contains(&"chunked_prefill_size".to_string()), "{axes:?}");
+        assert!(
+            axes.contains(&"chunked_prefill_size".to_string()),
+            "{axes:?}"
+        );
         assert!(axes.contains(&"bsz".to_string()), "{axes:?}");
         assert!(!axes.contains(&"group_id".to_string()), "{axes:?}");
         assert!(!axes.contains(&"prefill_latency_s".to_string()), "{axes:?}");
