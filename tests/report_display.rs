@@ -694,3 +694,28 @@ fn summary_json() {
     assert_eq!(names, vec!["summary.json".to_string()]);
     insta::assert_snapshot!(tidy(&s, &text));
 }
+
+/// A resumed run counts on from the cells finished before it.
+#[test]
+fn a_resumed_run_numbers_cells_after_those_done_before() {
+    let mut s = latency_run();
+    for e in &mut s.events {
+        match e {
+            Event::RunStarted(r) => {
+                r.resumed = true;
+                r.cells = 8;
+                r.done_before = 3;
+            }
+            Event::RunFinished(f) => {
+                f.cells = 8;
+                f.done_before = 3;
+            }
+            _ => {}
+        }
+    }
+    let text = plain(&s, false, false);
+    assert!(text.contains("8 cells, 3 already done"), "{text}");
+    assert!(text.contains("[4/8] bsz=1 seq=1024  ok"), "{text}");
+    assert!(text.contains("[8/8] bsz=64 seq=8192  skipped"), "{text}");
+    assert!(text.contains("(3 finished before this resume)"), "{text}");
+}

@@ -212,3 +212,21 @@ fn show_errors_name_the_run_cell_and_axis() {
         tidy(&p, &out.stderr).replace(&id, "[RUN]")
     );
 }
+
+#[test]
+fn show_a_run_without_or_with_a_broken_csv() {
+    let p = RunProject::new();
+    let id = "20261204-120000_qwen_2l";
+    std::fs::create_dir_all(p.results().join("raw_output").join(id)).unwrap();
+    let out = show(&p, &["latest"]);
+    assert_eq!(out.code, 2, "{}", out.text());
+    insta::assert_snapshot!("show_no_csv", tidy(&p, &out.stderr));
+
+    p.write(
+        &format!("results/csv/{id}.csv"),
+        "run_id,cell_id,status\nr,c1,ok\nr,c2\n",
+    );
+    let out = show(&p, &[id]);
+    assert_eq!(out.code, 2, "{}", out.text());
+    insta::assert_snapshot!("show_broken_csv", tidy(&p, &out.stderr));
+}

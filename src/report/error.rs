@@ -78,8 +78,12 @@ impl ReportError {
             ReportError::NoRuns { .. } => Some(
                 "run a sweep first (`matrix run`), or point --results at another folder".into(),
             ),
-            ReportError::NoCsv { .. } => Some(
-                "the run stopped before it wrote a row; resume it with `matrix run --resume`"
+            ReportError::NoCsv { run_id, .. } => Some(format!(
+                "the run stopped before it wrote its CSV; resume it with `matrix run --resume {run_id}`"
+            )),
+            ReportError::Csv { .. } => Some(
+                "the CSV was edited or damaged: every row must have the header's columns \
+                 (docs/RESULTS.md lists them)"
                     .into(),
             ),
             ReportError::OnlySyntax { .. } => Some("e.g. `--only bsz=1,64`".into()),
@@ -101,7 +105,7 @@ impl ReportError {
                 Some(format!("give more of the id: {}", matches.join(", ")))
             }
             ReportError::Record(e) => e.hint(),
-            ReportError::Csv { .. } | ReportError::Io { .. } => None,
+            ReportError::Io { .. } => None,
         }
     }
 
