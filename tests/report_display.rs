@@ -525,7 +525,7 @@ fn plain_lines_name_every_cell_by_its_axes() {
 /// Feed events to a display on an in-memory terminal; snapshot the screen
 /// after event `at` (bars drawn) and at the end.
 fn tty(s: &Script, at: usize) -> (String, String) {
-    let term = InMemoryTerm::new(60, 100);
+    let term = InMemoryTerm::new(60, 120);
     let mut d = Display::term(
         Box::new(term.clone()),
         DisplayOptions {
@@ -718,4 +718,31 @@ fn a_resumed_run_numbers_cells_after_those_done_before() {
     assert!(text.contains("[4/8] bsz=1 seq=1024  ok"), "{text}");
     assert!(text.contains("[8/8] bsz=64 seq=8192  skipped"), "{text}");
     assert!(text.contains("(3 finished before this resume)"), "{text}");
+}
+
+/// `--quiet` on a terminal: no bars, the same lines as in a pipe.
+#[test]
+fn quiet_on_a_terminal_prints_the_plain_quiet_lines() {
+    let s = serving_run();
+    let term = InMemoryTerm::new(60, 200);
+    let mut d = Display::term(
+        Box::new(term.clone()),
+        DisplayOptions {
+            tty: true,
+            color: false,
+            quiet: true,
+            width: None,
+        },
+        None,
+    );
+    for e in &s.events {
+        d.event(e).unwrap();
+    }
+    let screen: Vec<String> = tidy(&s, &term.contents())
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let lines: Vec<String> = plain(&s, false, true).lines().map(str::to_string).collect();
+    assert_eq!(screen, lines);
 }

@@ -107,9 +107,14 @@ pub struct Display {
 }
 
 impl Display {
-    /// The display of `matrix run`: stderr, bars on a terminal (see
-    /// [`DisplayOptions::for_stderr`]).
-    pub fn stderr(quiet: bool, color: ColorChoice) -> Display {
+    /// The display of `matrix run`: stderr, bars on a terminal, colour
+    /// there unless `NO_COLOR` (see [`DisplayOptions::for_stderr`]).
+    pub fn stderr(quiet: bool) -> Display {
+        Display::stderr_with(quiet, ColorChoice::Auto)
+    }
+
+    /// [`Display::stderr`] with a `--color` choice.
+    pub fn stderr_with(quiet: bool, color: ColorChoice) -> Display {
         let opts = DisplayOptions::for_stderr(quiet, color);
         if opts.tty && !quiet {
             // Redraw at least once a second so elapsed time, ETA and
