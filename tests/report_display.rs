@@ -384,7 +384,10 @@ fn serving_run() -> Script {
         &[("num_prompts", "100"), ("completed", "37")],
         DurationOf::Cell,
     );
-    b.warn("group 1/2: the server died; relaunching it for the remaining cells");
+    b.ev(Event::Warning(Warning {
+        group: Some("g1".into()),
+        message: "the server died; relaunching it for the remaining cells".into(),
+    }));
     b.launch(
         "g1",
         1,

@@ -450,7 +450,15 @@ impl Consumer for Display {
             Event::CellFinished(c) => self.cell_finished(c),
             Event::Warning(w) => {
                 let word = self.paint("warning", "33");
-                self.line(&format!("{word}: {}", w.message));
+                // Name the group it concerns, by its place in the plan.
+                let about = w
+                    .group
+                    .as_deref()
+                    .and_then(|g| self.groups.get(g))
+                    .map(|g| format!("{}: ", g.short))
+                    .filter(|p| !w.message.starts_with(p.as_str()))
+                    .unwrap_or_default();
+                self.line(&format!("{word}: {about}{}", w.message));
             }
             Event::RunFinished(f) => self.run_finished(f),
         }
