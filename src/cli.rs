@@ -35,6 +35,8 @@ pub enum Command {
     /// The built-in load generator (SGLang bench_serving / one_batch_server).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a run's results table, or one cell's row, commands and logs.
+    Show(ShowArgs),
     /// Turn SGLang result files or logs made outside matrix into the CSV rows
     /// `matrix run` writes.
     Parse(ParseArgs),
@@ -150,6 +152,24 @@ pub struct RunArgs {
     /// Extra launches after a server fails to start.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub startup_retries: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run: its id, `latest`, or the path of its run folder.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// A cell id (or a unique start of one): print its CSV row, the
+    /// commands that produced it and its log paths.
+    #[arg(value_name = "CELL")]
+    pub cell: Option<String>,
+    /// Keep only rows with these values of an axis column (repeatable),
+    /// e.g. `--only bsz=1,64`.
+    #[arg(long = "only", value_name = "AXIS=VALUES")]
+    pub only: Vec<String>,
+    /// The results folder [default: <root>/results].
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<Utf8PathBuf>,
 }
 
 #[derive(Debug, Args)]

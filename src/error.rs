@@ -33,6 +33,8 @@ pub enum Error {
     Parse(#[from] crate::parse::ParseError),
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     #[error("{context}")]
     Io {
         context: String,
@@ -54,6 +56,7 @@ impl Error {
             Error::Exec(e) => e.hint(),
             Error::Parse(e) => e.hint(),
             Error::Record(e) => e.hint(),
+            Error::Report(e) => e.hint(),
             Error::Io { .. } => None,
         }
     }
@@ -66,6 +69,7 @@ impl Error {
             Error::Exec(e) => e.exit_code(),
             Error::Parse(e) => e.exit_code(),
             Error::Record(e) => e.exit_code(),
+            Error::Report(e) => e.exit_code(),
             Error::Io { .. } => EXIT_FAILED,
             _ => EXIT_USAGE,
         }

@@ -18,6 +18,7 @@ pub mod model;
 pub mod parse;
 pub mod plan;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod sim;
 

@@ -95,6 +95,16 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Sim(SimCommand::OneBatch { args }) => Ok(matrix::sim::one_batch(&args)?),
         Command::Bench(b) => bench(b),
         Command::Parse(a) => parse(a),
+        Command::Show(a) => {
+            let text = matrix::report::show::show(&matrix::report::show::ShowRequest {
+                results_dir: a.results.unwrap_or_else(|| root.join("results")),
+                run: a.run,
+                cell: a.cell,
+                only: a.only,
+            })?;
+            write_stdout(|out| out.write_all(text.as_bytes()))?;
+            Ok(0)
+        }
     }
 }
 
