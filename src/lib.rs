@@ -3,6 +3,9 @@
 //! Data flow: cli → [`config`] → [`matrix`] → [`plan`] → [`exec`] / [`run`] → [`record`] → report.
 //! Side modules: [`model`] (cost model), [`sim`] (simulated engine),
 //! [`client`] (load generator), [`parse`] (engine outputs → metrics).
+//! Leaf modules every stage may import: [`exit`] (exit codes), [`suggest`]
+//! (did-you-mean). [`app`] holds each subcommand's glue; only the binary
+//! imports it. `tests/imports.rs` checks the direction of imports.
 
 // Errors carry file, line, key and hint so users can act on them; they are
 // built once per failed run, so their size on the stack does not matter.
@@ -13,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod exit;
 pub mod matrix;
 pub mod model;
 pub mod parse;
@@ -20,5 +24,6 @@ pub mod plan;
 pub mod record;
 pub mod run;
 pub mod sim;
+pub mod suggest;
 
 pub use error::Error;

@@ -16,10 +16,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::overrides::{self, Override};
-use crate::config::resolve::{LayerNames, resolve};
+use crate::config::resolve::{Later, LayerNames, resolve};
 use crate::config::sections::Section;
 use crate::config::yaml::Origin;
-use crate::config::{ConfigError, JsonMap, LayerStore, MergeInput, model_dir};
+use crate::config::{ConfigError, JsonMap, LayerStore, model_dir};
 
 use super::MatrixError;
 use super::axis::{self, Axis, AxisGroup, AxisSource, Choice, Target};
@@ -937,20 +937,11 @@ impl<'a> Expander<'a> {
             optional: c.optional.as_deref(),
             engine: &c.engine,
         };
-        let mut later = Vec::new();
-        if let Some(m) = self.matrix {
-            later.push(MergeInput {
-                source: m.file.display.clone(),
-                sections: m.set.for_engine(&c.engine),
-            });
-        }
-        later.extend(
-            self.overrides
-                .iter()
-                .filter(|o| o.applies_to(&c.engine))
-                .map(MergeInput::from_override),
-        );
-        let resolved = resolve(self.store, names, &later)?;
+        let later = Later {
+            file: self.matrix.map(|m| (m.file.display.as_str(), &m.set)),
+            overrides: self.overrides,
+        };
+        let resolved = resolve(self.store, names, later)?;
         let m = Arc::new((resolved, config_path));
         self.merged.insert(c.clone(), m.clone());
         Ok(m)
