@@ -14,7 +14,7 @@ use crate::config::overrides;
 use crate::config::resolve::{Later, LayerNames, resolve};
 use crate::config::{Choice, Resolved, Section};
 use crate::matrix::CliChoices;
-use crate::matrix::expand::shown;
+use crate::matrix::shown;
 use crate::matrix::file::MatrixFile;
 
 use super::{Layers, write_stdout};

@@ -542,7 +542,7 @@ impl<'a> Planner<'a> {
             .map_err(|e| PlanError::Template {
                 origin,
                 template: r.file.clone(),
-                message: crate::matrix::expand::jinja_message(&e, &r.file, Some(ctx)),
+                message: crate::matrix::jinja_message(&e, &r.file, Some(ctx)),
             })?;
         Ok(Some(Results {
             file,
@@ -751,7 +751,7 @@ fn render_json(
             Value::String(env.render_str(s, ctx).map_err(|e| PlanError::Template {
                 origin: origin.clone(),
                 template: s.clone(),
-                message: crate::matrix::expand::jinja_message(&e, s, Some(ctx)),
+                message: crate::matrix::jinja_message(&e, s, Some(ctx)),
             })?)
         }
         Value::Array(items) => Value::Array(

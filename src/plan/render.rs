@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::config::engine::{ArgItem, CommandSpec};
 use crate::config::yaml::Origin;
-use crate::matrix::expand::jinja_message;
+use crate::matrix::jinja_message;
 
 use super::PlanError;
 use super::flags::{Arity, Flag, FlagTable};
