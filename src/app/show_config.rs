@@ -14,8 +14,8 @@ use crate::config::overrides;
 use crate::config::resolve::{Later, LayerNames, resolve};
 use crate::config::{Choice, Resolved, Section};
 use crate::matrix::CliChoices;
-use crate::matrix::shown;
 use crate::matrix::file::MatrixFile;
+use crate::matrix::shown;
 
 use super::{Layers, write_stdout};
 
