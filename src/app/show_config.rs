@@ -199,3 +199,83 @@ fn yaml_scalar(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::{ExpandInput, expand};
+
+    /// show-config and expansion merge alike: for one choice of layers,
+    /// show-config prints every section with the values and sources of the
+    /// expanded cells' settings (no server axis, so a cell's setup is the
+    /// merge itself), with a matrix file's `set:` and its engine block,
+    /// `--set` and `MATRIX_*` all in play.
+    #[test]
+    fn show_config_agrees_with_expansion() {
+        let root = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().unwrap();
+        let m = Utf8PathBuf::from_path_buf(dir.path().join("m.yaml")).unwrap();
+        std::fs::write(
+            &m,
+            "axes:\n  request_rate: [1, 2]\nset:\n  server:\n    mem_fraction_static: 0.7\n  \
+             workload:\n    seq: 128\n    output_len: 16\n    num_prompts: 4\n  \
+             engines:\n    sim:\n      server:\n        sim_gpu: h200\n",
+        )
+        .unwrap();
+        let mut choices = CliChoices::default();
+        for (c, v) in [
+            (Choice::Mode, "serving"),
+            (Choice::Model, "qwen"),
+            (Choice::Mconf, "2l"),
+            (Choice::Deploy, "tp8"),
+            (Choice::Engine, "sim"),
+        ] {
+            choices.values.insert(c, vec![v.to_string()]);
+        }
+        let sets = vec!["chunked_prefill_size=1024".to_string()];
+        let env_vars = vec![(
+            "MATRIX_SERVER__MAX_RUNNING_REQUESTS".to_string(),
+            "32".to_string(),
+        )];
+        let req = ShowConfigRequest {
+            root: root.clone(),
+            choices: choices.clone(),
+            matrix: Some(m.clone()),
+            sets: sets.clone(),
+            env_vars: env_vars.clone(),
+            json: true,
+        };
+        let shown: Value = serde_json::from_str(&show_config(&req).unwrap()).unwrap();
+        let exp = expand(&ExpandInput {
+            root,
+            choices,
+            matrix: Some(m),
+            sets,
+            env_vars,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(exp.cells.len(), 2);
+        for cell in &exp.cells {
+            let r = &cell.setup.resolved;
+            for section in Section::ALL {
+                let want: serde_json::Map<String, Value> = r
+                    .sections
+                    .get(section)
+                    .iter()
+                    .map(|(k, v)| {
+                        let source = &r.provenance[&format!("{}.{k}", section.name())];
+                        (k.clone(), json!({"value": v, "source": source}))
+                    })
+                    .collect();
+                assert_eq!(shown[section.name()], Value::Object(want), "{section:?}");
+            }
+        }
+        // Each later source reached the merge, so the comparison covers it.
+        let server = &shown["server"];
+        assert_eq!(server["mem_fraction_static"]["value"], json!(0.7));
+        assert_eq!(server["sim_gpu"]["value"], json!("h200"));
+        assert_eq!(server["chunked_prefill_size"]["value"], json!(1024));
+        assert_eq!(server["max_running_requests"]["value"], json!(32));
+    }
+}
