@@ -1,6 +1,6 @@
 //! Each subcommand's glue between the command line and the library stages,
-//! one file per subcommand. The binary (`src/main.rs`) turns clap's types
-//! into the plain request types defined here and calls the subcommand's
+//! one file per subcommand. The binary (`src/main.rs`) turns the parsed
+//! command line into the plain request types defined here and calls the subcommand's
 //! `run`; nothing else in the library imports `app`.
 //!
 //! This module holds what several subcommands share: finding the project

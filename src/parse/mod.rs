@@ -1,8 +1,8 @@
 //! Engine outputs → metrics: SGLang one_batch result lines and stdout
 //! ([`one_batch`]) and bench_serving `--output-file` lines ([`serving`]).
 //! `matrix parse`, which turns such files made outside `matrix` into the
-//! CSV rows `matrix run` writes, is glue in `crate::app::parse`: this
-//! module imports no flow stage.
+//! CSV rows `matrix run` writes, is glue in src/app/parse.rs: this module
+//! imports no flow stage.
 
 pub mod failure;
 pub mod one_batch;
