@@ -128,7 +128,7 @@ impl<'a> Expander<'a> {
     }
 
     /// The setup of a point's choices and server/env/run axis values.
-    pub(super) fn point_setup(&mut self, point: &Point<'_>) -> Result<Arc<Setup>, MatrixError> {
+    fn point_setup(&mut self, point: &Point<'_>) -> Result<Arc<Setup>, MatrixError> {
         let key: Vec<usize> = point
             .values
             .iter()
@@ -140,20 +140,13 @@ impl<'a> Expander<'a> {
         }
         let choices = self.choices(point)?;
         let base = self.merged(&choices)?;
-        let mut delta = crate::config::Sections::default();
-        for (a, v) in &point.values {
-            if let Target::Key(section, k) = &a.target {
-                if *section != Section::Workload {
-                    delta.get_mut(*section).insert(k.clone(), (*v).clone());
-                }
-            }
-        }
+        let delta = point_delta(point);
         let setup = self.setup(&choices, &base, &delta, "axis")?;
         self.by_point.insert(key, setup.clone());
         Ok(setup)
     }
 
-    pub(super) fn choices(&self, point: &Point<'_>) -> Result<Choices, MatrixError> {
+    fn choices(&self, point: &Point<'_>) -> Result<Choices, MatrixError> {
         let get = |c: Choice| -> Option<String> {
             point
                 .values
