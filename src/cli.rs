@@ -1,7 +1,7 @@
 //! Command-line interface: clap derive types only.
 //!
 //! Nothing outside this file sees clap. `main.rs` turns these structs into the
-//! library's plain request types (see `crate::app`).
+//! library's plain request types (see `matrix::app`).
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};

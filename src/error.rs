@@ -2,16 +2,12 @@
 //!
 //! `main.rs` renders any of these as `error:` / `caused by:` / `hint:` and
 //! exits with [`Error::exit_code`]. Stages add a `hint()` so the binary never
-//! has to know their internals.
+//! has to know their internals. Exit codes live in [`crate::exit`] and
+//! did-you-mean in [`crate::suggest`], leaf modules every stage imports.
 
 use thiserror::Error;
 
-/// Exit code for usage or configuration errors (bad input).
-pub const EXIT_USAGE: i32 = 2;
-/// Exit code when some cells failed or a regression was found.
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code when the user interrupted the run.
-pub const EXIT_INTERRUPTED: i32 = 130;
+use crate::exit::{EXIT_FAILED, EXIT_USAGE};
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -73,31 +69,5 @@ impl Error {
             Error::Io { .. } => EXIT_FAILED,
             _ => EXIT_USAGE,
         }
-    }
-}
-
-/// Did-you-mean: the closest candidate by Jaro-Winkler similarity, if any is
-/// close enough to be a plausible typo.
-pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<String>
-where
-    I: IntoIterator<Item = &'a str>,
-{
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(input, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn did_you_mean_finds_close_typo() {
-        let c = ["tp_size", "ep_size", "mem_fraction_static"];
-        assert_eq!(did_you_mean("tp_sise", c).as_deref(), Some("tp_size"));
-        assert_eq!(did_you_mean("zzzz", c), None);
     }
 }

@@ -1,7 +1,8 @@
 //! Plain request types for `matrix bench serving` and `matrix bench batch`.
 //!
-//! `main.rs` fills these from clap; nothing here knows about clap. Flag names
-//! in the docs mirror SGLang's `bench_serving` / `bench_one_batch_server`.
+//! `app::bench` fills these from the flags as given; nothing here knows the
+//! command-line parser. Flag names in the docs mirror SGLang's
+//! `bench_serving` / `bench_one_batch_server`.
 
 use camino::Utf8PathBuf;
 

@@ -74,8 +74,8 @@ impl ClientError {
     /// Process exit code: 2 for bad input, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ClientError::BadArg { .. } | ClientError::Load { .. } => crate::error::EXIT_USAGE,
-            _ => crate::error::EXIT_FAILED,
+            ClientError::BadArg { .. } | ClientError::Load { .. } => crate::exit::EXIT_USAGE,
+            _ => crate::exit::EXIT_FAILED,
         }
     }
 }

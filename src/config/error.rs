@@ -263,7 +263,7 @@ impl ConfigError {
 /// "did you mean X? available: a, b, c"
 pub(crate) fn list_hint(what: &str, input: &str, available: &[String]) -> String {
     let mut hint = String::new();
-    if let Some(m) = crate::error::did_you_mean(input, available.iter().map(String::as_str)) {
+    if let Some(m) = crate::suggest::did_you_mean(input, available.iter().map(String::as_str)) {
         hint.push_str(&format!("did you mean `{m}`? "));
     }
     if available.is_empty() {

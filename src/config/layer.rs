@@ -10,52 +10,99 @@ use super::ConfigError;
 use super::sections::{self, ScopedSections};
 use super::yaml::YamlFile;
 
-/// The four kinds of layer, in merge order.
+/// A layer or run choice: which files a cell's settings come from. Swept
+/// like any axis (`--deploy a,b`, or `deploy:` under a matrix file's
+/// `axes:`) but resolved into files. The four layer-file kinds
+/// ([`Choice::LAYERS`]) are merged in that order; the others pick the
+/// mode, the model directory and config, and the engine profile.
+///
+/// The one type for a layer choice: the config stage loads layers by it,
+/// the matrix stage sweeps it, the command line fills it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LayerKind {
+pub enum Choice {
+    Mode,
+    Model,
+    Mconf,
     Base,
     Deploy,
     Backend,
     Optional,
+    Engine,
 }
 
-impl LayerKind {
-    pub const ALL: [LayerKind; 4] = [
-        LayerKind::Base,
-        LayerKind::Deploy,
-        LayerKind::Backend,
-        LayerKind::Optional,
+impl Choice {
+    /// In expansion order (outermost first) when given on the command line.
+    pub const ALL: [Choice; 8] = [
+        Choice::Mode,
+        Choice::Model,
+        Choice::Mconf,
+        Choice::Base,
+        Choice::Deploy,
+        Choice::Backend,
+        Choice::Optional,
+        Choice::Engine,
+    ];
+
+    /// The layer-file kinds, in merge order.
+    pub const LAYERS: [Choice; 4] = [
+        Choice::Base,
+        Choice::Deploy,
+        Choice::Backend,
+        Choice::Optional,
     ];
 
     /// The axis / CLI flag name (`--deploy`).
     pub fn name(self) -> &'static str {
         match self {
-            LayerKind::Base => "base",
-            LayerKind::Deploy => "deploy",
-            LayerKind::Backend => "backend",
-            LayerKind::Optional => "optional",
+            Choice::Mode => "mode",
+            Choice::Model => "model",
+            Choice::Mconf => "mconf",
+            Choice::Base => "base",
+            Choice::Deploy => "deploy",
+            Choice::Backend => "backend",
+            Choice::Optional => "optional",
+            Choice::Engine => "engine",
         }
     }
 
-    /// Folder of this kind's files, relative to the project root.
-    pub fn dir(self) -> &'static str {
+    pub fn from_name(name: &str) -> Option<Choice> {
+        Choice::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The value used when neither the command line nor the matrix names one.
+    pub fn default_value(self) -> Option<&'static str> {
         match self {
-            LayerKind::Base => "conf",
-            LayerKind::Deploy => "conf/deploy",
-            LayerKind::Backend => "conf/backend",
-            LayerKind::Optional => "conf/optional",
+            Choice::Mode => Some("latency"),
+            Choice::Mconf => Some("full"),
+            Choice::Base => Some("base"),
+            Choice::Optional => Some("default"),
+            Choice::Engine => Some("sglang"),
+            Choice::Model | Choice::Deploy | Choice::Backend => None,
         }
     }
 
-    pub fn from_name(name: &str) -> Option<LayerKind> {
-        LayerKind::ALL.into_iter().find(|k| k.name() == name)
+    /// May be left out (`null`): no file of that kind is merged.
+    pub fn optional(self) -> bool {
+        matches!(self, Choice::Deploy | Choice::Backend | Choice::Optional)
+    }
+
+    /// Folder of a layer-file kind's files, relative to the project root;
+    /// `None` for the choices that are not layer files.
+    pub fn layer_dir(self) -> Option<&'static str> {
+        match self {
+            Choice::Base => Some("conf"),
+            Choice::Deploy => Some("conf/deploy"),
+            Choice::Backend => Some("conf/backend"),
+            Choice::Optional => Some("conf/optional"),
+            Choice::Mode | Choice::Model | Choice::Mconf | Choice::Engine => None,
+        }
     }
 }
 
 /// A loaded layer file.
 #[derive(Debug)]
 pub struct Layer {
-    pub kind: LayerKind,
+    pub kind: Choice,
     pub name: String,
     pub file: YamlFile,
     pub sections: ScopedSections,
@@ -65,7 +112,7 @@ pub struct Layer {
 #[derive(Debug, Default)]
 pub struct LayerStore {
     root: Utf8PathBuf,
-    cache: Mutex<HashMap<(LayerKind, String), Arc<Layer>>>,
+    cache: Mutex<HashMap<(Choice, String), Arc<Layer>>>,
 }
 
 impl LayerStore {
@@ -80,8 +127,9 @@ impl LayerStore {
         &self.root
     }
 
-    /// Load (or fetch from cache) the layer `name` of `kind`.
-    pub fn get(&self, kind: LayerKind, name: &str) -> Result<Arc<Layer>, ConfigError> {
+    /// Load (or fetch from cache) the layer `name` of `kind` (one of
+    /// [`Choice::LAYERS`]).
+    pub fn get(&self, kind: Choice, name: &str) -> Result<Arc<Layer>, ConfigError> {
         let key = (kind, name.to_string());
         if let Some(l) = self.cache.lock().expect("layer cache poisoned").get(&key) {
             return Ok(l.clone());
@@ -94,10 +142,10 @@ impl LayerStore {
         Ok(layer)
     }
 
-    fn load(&self, kind: LayerKind, name: &str) -> Result<Layer, ConfigError> {
-        let rel = format!("{}/{name}.yaml", kind.dir());
+    fn load(&self, kind: Choice, name: &str) -> Result<Layer, ConfigError> {
+        let rel = format!("{}/{name}.yaml", kind.layer_dir().unwrap_or_default());
         let path = self.root.join(&rel);
-        if !valid_name(name) || !path.is_file() {
+        if kind.layer_dir().is_none() || !valid_name(name) || !path.is_file() {
             return Err(ConfigError::UnknownLayer {
                 kind: kind.name(),
                 name: name.to_string(),
@@ -115,9 +163,13 @@ impl LayerStore {
         })
     }
 
-    /// Names of the layers of `kind` present on disk, sorted.
-    pub fn available(&self, kind: LayerKind) -> Vec<String> {
-        yaml_names(&self.root.join(kind.dir()))
+    /// Names of the layers of `kind` present on disk, sorted (none for a
+    /// choice that is not a layer file).
+    pub fn available(&self, kind: Choice) -> Vec<String> {
+        match kind.layer_dir() {
+            Some(dir) => yaml_names(&self.root.join(dir)),
+            None => Vec::new(),
+        }
     }
 }
 

@@ -17,6 +17,6 @@ pub mod sections;
 pub mod yaml;
 
 pub use error::{ConfigError, FlatFix, FlatKey, FlatStyle};
-pub use layer::{LayerKind, LayerStore};
+pub use layer::{Choice, LayerStore};
 pub use merge::{MergeInput, Resolved};
 pub use sections::{JsonMap, Section, Sections};

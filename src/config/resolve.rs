@@ -1,8 +1,12 @@
-//! Resolving one choice of layer files into merged sections.
+//! Resolving one choice of layer files into merged sections: the one layer
+//! merge. Expansion (every cell's setup) and `matrix show-config` both call
+//! [`resolve`], so what show-config prints is what a plan uses.
 
 use super::ConfigError;
-use super::layer::{LayerKind, LayerStore};
+use super::layer::{Choice, LayerStore};
 use super::merge::{MergeInput, Resolved, merge};
+use super::overrides::Override;
+use super::sections::ScopedSections;
 
 /// Which files of each layer kind to merge, and for which engine.
 #[derive(Debug, Clone, Copy)]
@@ -14,21 +18,33 @@ pub struct LayerNames<'a> {
     pub engine: &'a str,
 }
 
+/// What is merged over the layer files, in order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Later<'a> {
+    /// The matrix file's `set:` (its `engines.<engine>` block applies), with
+    /// the name the file is shown by.
+    pub file: Option<(&'a str, &'a ScopedSections)>,
+    /// `--set`, `MATRIX_*` and `--gpu`, in order; one scoped to another
+    /// engine is skipped.
+    pub overrides: &'a [Override],
+}
+
 /// Merge built-in defaults, the layer files (with their `engines.<engine>`
-/// blocks), then `later` (matrix file, --set, environment) in order.
+/// blocks), the matrix file's `set:`, then the overrides that apply to the
+/// engine, in that order (later wins).
 pub fn resolve(
     store: &LayerStore,
     names: LayerNames<'_>,
-    later: &[MergeInput],
+    later: Later<'_>,
 ) -> Result<Resolved, ConfigError> {
     let mut inputs = vec![MergeInput::defaults()];
     let layers = [
-        (LayerKind::Base, Some(names.base)),
-        (LayerKind::Deploy, names.deploy),
-        (LayerKind::Backend, names.backend),
-        (LayerKind::Optional, names.optional),
+        Some(names.base),
+        names.deploy,
+        names.backend,
+        names.optional,
     ];
-    for (kind, name) in layers {
+    for (kind, name) in Choice::LAYERS.into_iter().zip(layers) {
         if let Some(name) = name {
             let layer = store.get(kind, name).map_err(|mut e| {
                 // A flat-style layer's keys are checked against the flags of
@@ -44,6 +60,18 @@ pub fn resolve(
             });
         }
     }
-    inputs.extend_from_slice(later);
+    if let Some((source, set)) = later.file {
+        inputs.push(MergeInput {
+            source: source.to_string(),
+            sections: set.for_engine(names.engine),
+        });
+    }
+    inputs.extend(
+        later
+            .overrides
+            .iter()
+            .filter(|o| o.applies_to(names.engine))
+            .map(MergeInput::from_override),
+    );
     merge(&inputs)
 }

@@ -204,7 +204,7 @@ fn unknown_top(
     known: &[&str],
     flat: &mut Vec<(String, String)>,
 ) -> Result<(), ConfigError> {
-    let close = crate::error::did_you_mean(key, known.iter().copied());
+    let close = crate::suggest::did_you_mean(key, known.iter().copied());
     let section_like = value.is_mapping() || value.is_null();
     if close.as_deref() == Some("description") || (close.is_some() && section_like) {
         return Err(unknown_top_key(file, key, path, known));
@@ -347,7 +347,7 @@ pub fn check_key(section: Section, key: &str, value: &Value) -> Result<(), KeyPr
     };
     let Some(spec) = schema::find(keys, key) else {
         return Err(KeyProblem::Unknown {
-            suggestion: crate::error::did_you_mean(key, keys.iter().map(|k| k.name)),
+            suggestion: crate::suggest::did_you_mean(key, keys.iter().map(|k| k.name)),
             known: keys.iter().map(|k| k.name).collect(),
         });
     };
@@ -360,7 +360,7 @@ fn unknown_top_key(file: &YamlFile, key: &str, path: &str, known: &[&str]) -> Co
     ConfigError::UnknownKey {
         origin: file.origin(path),
         key: path.to_string(),
-        suggestion: crate::error::did_you_mean(key, known.iter().copied()),
+        suggestion: crate::suggest::did_you_mean(key, known.iter().copied()),
         known: known.join(", "),
     }
 }

@@ -25,7 +25,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, killpg, s
 use nix::unistd::Pid;
 
 use super::ExecError;
-use crate::error::EXIT_INTERRUPTED;
+use crate::exit::EXIT_INTERRUPTED;
 
 /// How many child groups can be registered at once. The runner holds one
 /// server (or one per node) plus one client at a time; 256 leaves room.

@@ -5,66 +5,9 @@ use serde_json::Value;
 use crate::config::schema;
 use crate::config::sections::{KeyProblem, Section, check_key, server_key};
 
-/// A layer or run choice, swept like any axis but resolved into files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Choice {
-    Mode,
-    Model,
-    Mconf,
-    Base,
-    Deploy,
-    Backend,
-    Optional,
-    Engine,
-}
-
-impl Choice {
-    /// In expansion order (outermost first) when given on the command line.
-    pub const ALL: [Choice; 8] = [
-        Choice::Mode,
-        Choice::Model,
-        Choice::Mconf,
-        Choice::Base,
-        Choice::Deploy,
-        Choice::Backend,
-        Choice::Optional,
-        Choice::Engine,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Choice::Mode => "mode",
-            Choice::Model => "model",
-            Choice::Mconf => "mconf",
-            Choice::Base => "base",
-            Choice::Deploy => "deploy",
-            Choice::Backend => "backend",
-            Choice::Optional => "optional",
-            Choice::Engine => "engine",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Choice> {
-        Choice::ALL.into_iter().find(|c| c.name() == name)
-    }
-
-    /// The value used when neither the command line nor the matrix names one.
-    pub fn default_value(self) -> Option<&'static str> {
-        match self {
-            Choice::Mode => Some("latency"),
-            Choice::Mconf => Some("full"),
-            Choice::Base => Some("base"),
-            Choice::Optional => Some("default"),
-            Choice::Engine => Some("sglang"),
-            Choice::Model | Choice::Deploy | Choice::Backend => None,
-        }
-    }
-
-    /// May be left out (`null`): no file of that kind is merged.
-    pub fn optional(self) -> bool {
-        matches!(self, Choice::Deploy | Choice::Backend | Choice::Optional)
-    }
-}
+/// A layer or run choice: defined with the layers it selects (the config
+/// stage); re-exported here, where axes sweep it.
+pub use crate::config::layer::Choice;
 
 /// The modes `matrix` knows.
 /// `batch` is `latency` measured against a launched server with

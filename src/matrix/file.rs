@@ -366,7 +366,7 @@ pub(crate) fn invalid(
 }
 
 fn hint_known(key: &str, known: &[&str]) -> String {
-    match crate::error::did_you_mean(key, known.iter().copied()) {
+    match crate::suggest::did_you_mean(key, known.iter().copied()) {
         Some(s) => format!("did you mean `{s}`? known keys here: {}", known.join(", ")),
         None => format!("known keys here: {}", known.join(", ")),
     }

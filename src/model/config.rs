@@ -230,7 +230,7 @@ fn model_type(k: &Keys<'_>) -> Result<String, ModelError> {
         origin: k.origin().to_string(),
         model_type: name.to_string(),
         supported: SUPPORTED_MODEL_TYPES.to_vec(),
-        suggestion: crate::error::did_you_mean(name, SUPPORTED_MODEL_TYPES.iter().copied()),
+        suggestion: crate::suggest::did_you_mean(name, SUPPORTED_MODEL_TYPES.iter().copied()),
     })
 }
 

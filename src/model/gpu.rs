@@ -137,7 +137,7 @@ fn unknown_gpu(name: &str) -> ModelError {
         .collect();
     ModelError::UnknownGpu {
         name: name.to_string(),
-        suggestion: crate::error::did_you_mean(&lower, names.iter().map(String::as_str)),
+        suggestion: crate::suggest::did_you_mean(&lower, names.iter().map(String::as_str)),
         known: GPUS.iter().map(|g| g.name).collect(),
     }
 }

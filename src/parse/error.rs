@@ -81,8 +81,8 @@ impl ParseError {
     /// Malformed input is a usage error (2); an unreadable file is a failure (1).
     pub fn exit_code(&self) -> i32 {
         match self {
-            ParseError::Io { .. } => crate::error::EXIT_FAILED,
-            _ => crate::error::EXIT_USAGE,
+            ParseError::Io { .. } => crate::exit::EXIT_FAILED,
+            _ => crate::exit::EXIT_USAGE,
         }
     }
 

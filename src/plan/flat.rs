@@ -74,7 +74,7 @@ fn classify(flat: &mut FlatStyle, root: &Utf8Path, pref: Preference) {
             FlatFix::Flag
         } else {
             FlatFix::Unknown {
-                suggestion: crate::error::did_you_mean(&key, known.iter().map(String::as_str)),
+                suggestion: crate::suggest::did_you_mean(&key, known.iter().map(String::as_str)),
             }
         };
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::JsonMap;
-use crate::matrix::expand::Pruned;
+use crate::matrix::Pruned;
 
 /// Everything `matrix plan` prints and `matrix run` executes.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::config::engine::{ArgItem, CommandSpec};
 use crate::config::yaml::Origin;
-use crate::matrix::expand::jinja_message;
+use crate::matrix::jinja_message;
 
 use super::PlanError;
 use super::flags::{Arity, Flag, FlagTable};
@@ -53,7 +53,7 @@ pub fn server_flags(
                 key: key.clone(),
                 flag: name,
                 source_name: origins.source(key),
-                suggestion: crate::error::did_you_mean(key, keys.iter().map(String::as_str)),
+                suggestion: crate::suggest::did_you_mean(key, keys.iter().map(String::as_str)),
                 table: table.source.clone(),
                 note: None,
             });
@@ -428,7 +428,7 @@ pub fn check_argv(
             origin: origin.clone(),
             flag: name.to_string(),
             table: table.source.clone(),
-            suggestion: crate::error::did_you_mean(name, keys.iter().map(String::as_str)),
+            suggestion: crate::suggest::did_you_mean(name, keys.iter().map(String::as_str)),
         });
     }
     Ok(())

@@ -77,8 +77,8 @@ impl RecordError {
         match self {
             RecordError::Io { .. }
             | RecordError::UnknownColumn { .. }
-            | RecordError::AlreadyDone { .. } => crate::error::EXIT_FAILED,
-            _ => crate::error::EXIT_USAGE,
+            | RecordError::AlreadyDone { .. } => crate::exit::EXIT_FAILED,
+            _ => crate::exit::EXIT_USAGE,
         }
     }
 

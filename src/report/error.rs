@@ -112,9 +112,9 @@ impl ReportError {
     /// Exit code: bad input 2, files that cannot be read 1.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ReportError::Io { .. } => crate::error::EXIT_FAILED,
+            ReportError::Io { .. } => crate::exit::EXIT_FAILED,
             ReportError::Record(e) => e.exit_code(),
-            _ => crate::error::EXIT_USAGE,
+            _ => crate::exit::EXIT_USAGE,
         }
     }
 

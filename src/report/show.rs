@@ -71,7 +71,7 @@ fn find_run(results: &Utf8Path, run: &str) -> Result<FoundRun, ReportError> {
             return Err(ReportError::UnknownRun {
                 run: run.to_string(),
                 results: results.to_owned(),
-                suggestion: crate::error::did_you_mean(run, ids.iter().map(String::as_str)),
+                suggestion: crate::suggest::did_you_mean(run, ids.iter().map(String::as_str)),
             });
         }
         dir
@@ -113,7 +113,7 @@ fn filter(rows: &Rows, only: &[String], path: &Utf8Path) -> Result<Rows, ReportE
             return Err(ReportError::UnknownAxis {
                 axis: axis.to_string(),
                 path: path.to_owned(),
-                suggestion: crate::error::did_you_mean(axis, axes.iter().map(String::as_str)),
+                suggestion: crate::suggest::did_you_mean(axis, axes.iter().map(String::as_str)),
                 axes: axes.clone(),
             });
         }

@@ -69,9 +69,9 @@ impl Summary {
     /// 0 all cells ok (or skipped/pruned), 1 some failed, 130 interrupted.
     pub fn exit_code(&self) -> i32 {
         if self.interrupted {
-            crate::error::EXIT_INTERRUPTED
+            crate::exit::EXIT_INTERRUPTED
         } else if self.counts.failed > 0 {
-            crate::error::EXIT_FAILED
+            crate::exit::EXIT_FAILED
         } else {
             0
         }

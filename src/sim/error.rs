@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::error::{EXIT_FAILED, EXIT_USAGE};
+use crate::exit::{EXIT_FAILED, EXIT_USAGE};
 
 #[derive(Debug, Error)]
 pub enum SimError {

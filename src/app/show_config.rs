@@ -1,5 +1,6 @@
-//! The library's entry points, one per subcommand, taking plain request
-//! types (no clap) and returning what to print.
+//! `matrix show-config`: the merged settings of one choice of layers, each
+//! key with the file that set it. The merge is the one expansion does
+//! ([`crate::config::resolve::resolve`]), so `matrix plan` cannot disagree.
 
 use std::fmt::Write;
 
@@ -10,64 +11,13 @@ use serde_json::{Value, json};
 use crate::Error;
 use crate::config::layer::LayerStore;
 use crate::config::overrides;
-use crate::config::resolve::{LayerNames, resolve};
-use crate::config::{MergeInput, Resolved, Section};
+use crate::config::resolve::{Later, LayerNames, resolve};
+use crate::config::{Choice, Resolved, Section};
 use crate::matrix::CliChoices;
-use crate::matrix::axis::Choice;
-use crate::matrix::expand::shown;
 use crate::matrix::file::MatrixFile;
-use crate::plan::{self, Plan, PlanInput};
+use crate::matrix::shown;
 
-/// Where conf/, model_conf/ and matrices/ live: `--root`, else the current
-/// directory. Made absolute so rendered paths work from any folder.
-pub fn project_root(explicit: Option<Utf8PathBuf>) -> Result<Utf8PathBuf, Error> {
-    let cwd = std::env::current_dir().map_err(|source| Error::Io {
-        context: "cannot read the current directory".into(),
-        source,
-    })?;
-    let cwd = Utf8PathBuf::from_path_buf(cwd).map_err(|p| Error::Io {
-        context: format!("current directory {} is not UTF-8", p.display()),
-        source: std::io::Error::other("non-UTF-8 path"),
-    })?;
-    Ok(match explicit {
-        Some(p) if p.is_absolute() => p,
-        Some(p) => cwd.join(p),
-        None => cwd,
-    })
-}
-
-/// The `matrix` executable, for templates that call it back (`matrix sim`,
-/// `matrix bench`).
-pub fn matrix_exe() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.to_str().map(str::to_string))
-        .unwrap_or_else(|| "matrix".into())
-}
-
-/// Local time as used in run ids: `20261122-153000`.
-pub fn timestamp() -> String {
-    jiff::Zoned::now().strftime("%Y%m%d-%H%M%S").to_string()
-}
-
-/// `matrix plan`, `run` and `show-config` need a project folder: `root`
-/// must hold conf/ (else: an error naming `--root` and `MATRIX_ROOT`).
-pub fn require_project(root: &Utf8Path) -> Result<(), Error> {
-    Ok(plan::preflight::check_project(root).map_err(plan::PlanError::from)?)
-}
-
-/// Build the plan for `matrix plan` (and `matrix run`): expand, render,
-/// check flags, add the nsys passes of `profile`, then the static
-/// pre-flight checks (tokenizer files, simulated GPU memory).
-pub fn plan(input: &PlanInput, profile: Option<&[plan::profile::Phase]>) -> Result<Plan, Error> {
-    let mut p = plan::build(input)?;
-    if let Some(phases) = profile {
-        plan::profile::apply(&mut p, phases)?;
-    }
-    plan::preflight::static_checks(&p, &input.expand.root, &input.matrix_exe)
-        .map_err(plan::PlanError::from)?;
-    Ok(p)
-}
+use super::{Layers, write_stdout};
 
 /// What `matrix show-config` needs.
 #[derive(Debug, Clone)]
@@ -78,6 +28,27 @@ pub struct ShowConfigRequest {
     pub sets: Vec<String>,
     pub env_vars: Vec<(String, String)>,
     pub json: bool,
+}
+
+impl ShowConfigRequest {
+    /// The request for `layers`, with this process's environment.
+    pub fn new(root: Utf8PathBuf, layers: Layers, json: bool) -> Self {
+        ShowConfigRequest {
+            root,
+            choices: layers.choices(),
+            matrix: layers.matrix,
+            sets: layers.set,
+            env_vars: std::env::vars().collect(),
+            json,
+        }
+    }
+}
+
+/// `matrix show-config`: the text (or JSON) on stdout.
+pub fn run(req: &ShowConfigRequest) -> Result<i32, Error> {
+    let text = show_config(req)?;
+    write_stdout(|out| out.write_all(text.as_bytes()))?;
+    Ok(0)
 }
 
 /// The merged settings of one choice of layers, each key with its source.
@@ -101,26 +72,24 @@ pub fn show_config(req: &ShowConfigRequest) -> Result<String, Error> {
         one(Choice::Optional)?,
     );
     let store = LayerStore::new(&req.root);
-    let mut later = Vec::new();
-    if let Some(m) = &req.matrix {
-        let path = if m.is_absolute() {
-            m.clone()
-        } else {
-            req.root.join(m)
-        };
-        let file = MatrixFile::read(&path, shown(&req.root, m))
-            .map_err(|e| crate::plan::flat::explain(e.into(), &req.root, flags_preference(req)))?;
-        later.push(MergeInput {
-            source: file.file.display.clone(),
-            sections: file.set.for_engine(&engine),
-        });
-    }
+    let file = match &req.matrix {
+        Some(m) => {
+            let path = if m.is_absolute() {
+                m.clone()
+            } else {
+                req.root.join(m)
+            };
+            Some(MatrixFile::read(&path, shown(&req.root, m)).map_err(|e| {
+                crate::plan::flat::explain(e.into(), &req.root, flags_preference(req))
+            })?)
+        }
+        None => None,
+    };
+    let mut overrides = Vec::new();
     for s in &req.sets {
-        later.push(MergeInput::from_override(&overrides::parse_set(s)?));
+        overrides.push(overrides::parse_set(s)?);
     }
-    for o in overrides::from_env(req.env_vars.iter().cloned())? {
-        later.push(MergeInput::from_override(&o));
-    }
+    overrides.extend(overrides::from_env(req.env_vars.iter().cloned())?);
     let names = LayerNames {
         base: &base,
         deploy: deploy.as_deref(),
@@ -128,7 +97,11 @@ pub fn show_config(req: &ShowConfigRequest) -> Result<String, Error> {
         optional: optional.as_deref(),
         engine: &engine,
     };
-    let resolved = resolve(&store, names, &later)
+    let later = Later {
+        file: file.as_ref().map(|f| (f.file.display.as_str(), &f.set)),
+        overrides: &overrides,
+    };
+    let resolved = resolve(&store, names, later)
         .map_err(|e| crate::plan::flat::explain_config(e, &req.root, flags_preference(req)))?;
     let mut header = IndexMap::new();
     if let Some(model) = one(Choice::Model)? {
@@ -224,5 +197,85 @@ fn yaml_scalar(v: &Value) -> String {
         }
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::{ExpandInput, expand};
+
+    /// show-config and expansion merge alike: for one choice of layers,
+    /// show-config prints every section with the values and sources of the
+    /// expanded cells' settings (no server axis, so a cell's setup is the
+    /// merge itself), with a matrix file's `set:` and its engine block,
+    /// `--set` and `MATRIX_*` all in play.
+    #[test]
+    fn show_config_agrees_with_expansion() {
+        let root = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().unwrap();
+        let m = Utf8PathBuf::from_path_buf(dir.path().join("m.yaml")).unwrap();
+        std::fs::write(
+            &m,
+            "axes:\n  request_rate: [1, 2]\nset:\n  server:\n    mem_fraction_static: 0.7\n  \
+             workload:\n    seq: 128\n    output_len: 16\n    num_prompts: 4\n  \
+             engines:\n    sim:\n      server:\n        sim_gpu: h200\n",
+        )
+        .unwrap();
+        let mut choices = CliChoices::default();
+        for (c, v) in [
+            (Choice::Mode, "serving"),
+            (Choice::Model, "qwen"),
+            (Choice::Mconf, "2l"),
+            (Choice::Deploy, "tp8"),
+            (Choice::Engine, "sim"),
+        ] {
+            choices.values.insert(c, vec![v.to_string()]);
+        }
+        let sets = vec!["chunked_prefill_size=1024".to_string()];
+        let env_vars = vec![(
+            "MATRIX_SERVER__MAX_RUNNING_REQUESTS".to_string(),
+            "32".to_string(),
+        )];
+        let req = ShowConfigRequest {
+            root: root.clone(),
+            choices: choices.clone(),
+            matrix: Some(m.clone()),
+            sets: sets.clone(),
+            env_vars: env_vars.clone(),
+            json: true,
+        };
+        let shown: Value = serde_json::from_str(&show_config(&req).unwrap()).unwrap();
+        let exp = expand(&ExpandInput {
+            root,
+            choices,
+            matrix: Some(m),
+            sets,
+            env_vars,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(exp.cells.len(), 2);
+        for cell in &exp.cells {
+            let r = &cell.setup.resolved;
+            for section in Section::ALL {
+                let want: serde_json::Map<String, Value> = r
+                    .sections
+                    .get(section)
+                    .iter()
+                    .map(|(k, v)| {
+                        let source = &r.provenance[&format!("{}.{k}", section.name())];
+                        (k.clone(), json!({"value": v, "source": source}))
+                    })
+                    .collect();
+                assert_eq!(shown[section.name()], Value::Object(want), "{section:?}");
+            }
+        }
+        // Each later source reached the merge, so the comparison covers it.
+        let server = &shown["server"];
+        assert_eq!(server["mem_fraction_static"]["value"], json!(0.7));
+        assert_eq!(server["sim_gpu"]["value"], json!("h200"));
+        assert_eq!(server["chunked_prefill_size"]["value"], json!(1024));
+        assert_eq!(server["max_running_requests"]["value"], json!(32));
     }
 }
