@@ -14,8 +14,10 @@ use std::time::Instant;
 
 use camino::Utf8PathBuf;
 use matrix::plan::Plan;
+use matrix::report::display::{Display, DisplayOptions};
+use matrix::report::json::JsonLines;
+use matrix::report::summary::SummaryFile;
 use matrix::run::fake::{FakeClock, FakeLauncher, Script};
-use matrix::run::lines::Lines;
 use matrix::run::{RunOptions, Target};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -76,8 +78,19 @@ fn measure(dir: &Path, plan: Plan) -> (usize, f64) {
     let cells = plan.cell_count();
     let clock = FakeClock::new();
     let mut launcher = FakeLauncher::new(Script::new(), clock.clone());
-    let consumers: Vec<Box<dyn matrix::record::event::Consumer>> =
-        vec![Box::new(Lines::new(std::io::sink(), false))];
+    // Every consumer `matrix run --json` has (the display as in a pipe),
+    // writing to a sink.
+    let plain = DisplayOptions {
+        tty: false,
+        color: false,
+        quiet: false,
+        width: None,
+    };
+    let consumers: Vec<Box<dyn matrix::record::event::Consumer>> = vec![
+        Box::new(SummaryFile::new()),
+        Box::new(JsonLines::new(std::io::sink())),
+        Box::new(Display::plain(Box::new(std::io::sink()), plain)),
+    ];
     let t = Instant::now();
     let s = matrix::run::run_with(
         &root,

@@ -152,6 +152,14 @@ pub struct RunArgs {
     /// Extra launches after a server fails to start.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub startup_retries: u32,
+    /// Print the run's events on stdout, one JSON object per line (a stable
+    /// format: docs/EVENTS.md); the display stays on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Colour on stderr: auto (on a terminal, unless NO_COLOR is set),
+    /// always or never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,12 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 quiet: a.quiet,
                 grace: a.grace,
                 startup_retries: a.startup_retries,
+                json: a.json,
+                color: match a.color.as_str() {
+                    "always" => matrix::report::display::ColorChoice::Always,
+                    "never" => matrix::report::display::ColorChoice::Never,
+                    _ => matrix::report::display::ColorChoice::Auto,
+                },
             },
         ),
         Command::Plan(a) => app::plan::run(

@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 use support::run::{Out, Row, RunProject, assert_unique_cells, fault_matrix};
 
-/// The `N launches` of the run's summary (on stderr).
+/// The `N launch(es), wall ...` of the run's summary (on stderr).
 fn launches(out: &Out) -> usize {
     out.stderr
         .lines()
-        .find_map(|l| l.split_once(" launches").map(|(n, _)| n.trim().to_string()))
+        .filter(|l| l.contains(", wall "))
+        .find_map(|l| l.split_once(" launch").map(|(n, _)| n.trim().to_string()))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no `N launches` summary line\n{}", out.text()))
 }
@@ -75,7 +76,7 @@ fn assert_not_enough_memory(out: &Out, rows: &[Row]) {
     }
     // The terminal line of each failed cell carries the same cause.
     assert!(
-        out.stderr.contains("oom after") && out.stderr.contains("not enough memory: weights need"),
+        out.stderr.contains("  oom  ") && out.stderr.contains("not enough memory: weights need"),
         "{}",
         out.stderr
     );

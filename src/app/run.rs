@@ -20,6 +20,10 @@ pub struct RunRequest {
     /// `--grace SECONDS`.
     pub grace: f64,
     pub startup_retries: u32,
+    /// `--json`: the run's events as JSON lines on stdout.
+    pub json: bool,
+    /// `--color`.
+    pub color: crate::report::display::ColorChoice,
 }
 
 /// `matrix run`: plan (or read the plan of the run to resume), then run.
@@ -60,9 +64,17 @@ pub fn run(root: &Utf8Path, a: RunRequest) -> Result<i32, Error> {
         argv: std::env::args().collect(),
         env_vars: std::env::vars().collect(),
     };
-    let lines = Box::new(crate::run::lines::Lines::stderr(opts.quiet));
-    let summary = crate::run::run(root, target, opts, vec![lines])?;
-    write_stderr(&summary.render());
+    // The recorder is the run's own first consumer; then summary.json, the
+    // JSON lines (`--json`) and the display, each seeing only rows on disk.
+    let mut consumers: Vec<Box<dyn crate::record::event::Consumer>> =
+        vec![Box::new(crate::report::summary::SummaryFile::new())];
+    if a.json {
+        consumers.push(Box::new(crate::report::json::JsonLines::stdout()));
+    }
+    consumers.push(Box::new(crate::report::display::Display::stderr_with(
+        opts.quiet, a.color,
+    )));
+    let summary = crate::run::run(root, target, opts, consumers)?;
     Ok(summary.exit_code())
 }
 

@@ -10,7 +10,6 @@ mod context;
 pub mod fake;
 mod files;
 mod latency;
-pub mod lines;
 pub mod profile;
 mod retry;
 mod serving;
@@ -75,31 +74,6 @@ impl Summary {
         } else {
             0
         }
-    }
-
-    pub fn render(&self) -> String {
-        let c = &self.counts;
-        let mut s = format!(
-            "run {}: {} cells: {} ok, {} failed, {} skipped, {} pruned",
-            self.run_id, self.cells, c.ok, c.failed, c.skipped, c.pruned
-        );
-        if self.interrupted {
-            s.push_str(&format!(
-                ", {} not run (interrupted; resume with --resume {})",
-                c.not_run, self.run_id
-            ));
-        }
-        if self.done_before > 0 {
-            s.push_str(&format!(
-                " ({} finished before this resume)",
-                self.done_before
-            ));
-        }
-        s.push_str(&format!(
-            "\n{} launches, wall {:.1} s, runner overhead {:.2} ms per cell\ncsv: {}\nraw: {}\n",
-            c.launches, self.wall_s, self.overhead_per_cell_ms, self.csv, self.run_dir
-        ));
-        s
     }
 }
 
