@@ -326,10 +326,15 @@ impl Display {
             }
             rest = lines.map(|l| format!("    {}", l.trim_end())).collect();
         }
-        s.push_str(&match c.duration_of {
-            DurationOf::Cell => format!("  ({:.1} s)", c.duration_s),
-            DurationOf::Group => format!("  ({:.1} s, the group's time)", c.duration_s),
-        });
+        // A pruned cell never ran: it has no time to show.
+        if c.status != Status::Pruned {
+            s.push_str(&match c.duration_of {
+                DurationOf::Cell => format!("  ({})", seconds(c.duration_s)),
+                DurationOf::Group => {
+                    format!("  ({}, the group's time)", seconds(c.duration_s))
+                }
+            });
+        }
         if let (Some(w), true) = (self.opts.width, self.bars.is_some()) {
             s = cut(&s, w);
             rest = rest.into_iter().map(|l| cut(&l, w)).collect();
@@ -458,7 +463,16 @@ impl Consumer for Display {
                     .map(|g| format!("{}: ", g.short))
                     .filter(|p| !w.message.starts_with(p.as_str()))
                     .unwrap_or_default();
-                self.line(&format!("{word}: {about}{}", w.message));
+                // The runner's messages name the group by its id; the
+                // display names it by its place instead of twice.
+                let message = match (&w.group, about.is_empty()) {
+                    (Some(g), false) => w
+                        .message
+                        .strip_prefix(&format!("group {g}: "))
+                        .unwrap_or(&w.message),
+                    _ => &w.message,
+                };
+                self.line(&format!("{word}: {about}{message}"));
             }
             Event::RunFinished(f) => self.run_finished(f),
         }
@@ -522,4 +536,19 @@ fn cut(s: &str, width: usize) -> String {
     let mut t: String = s.chars().take(width - 1).collect();
     t.push('…');
     t
+}
+
+/// A cell's time as a person reads it: `850 ms` under a second (one_batch
+/// cells take milliseconds), else `12.3 s`.
+fn seconds(s: f64) -> String {
+    let ms = s * 1e3;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{s:.1} s")
+    }
 }

@@ -283,13 +283,15 @@ fn settle_missing<'a>(
     for cell in missing.into_iter().skip(1) {
         if status == Status::Oom && !ctx.opts.no_prune && seq(cell) == s0 && bsz(cell) > b0 {
             let msg = format!("pruned: batch size {b0} ran out of memory at this length");
+            // Never ran: no time of its own, none of the process's.
+            let at = ctx.now();
             ctx.finish(
                 group,
                 cell,
                 Status::Pruned,
                 Some(msg),
-                launch.started,
-                took,
+                at,
+                Took::Since(at),
                 |_| {},
             )?;
         } else {
