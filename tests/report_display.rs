@@ -624,7 +624,7 @@ fn mixed_table() {
             .collect()
     };
     let rows = table::Rows::from_maps(maps(&lat).into_iter().chain(maps(&srv)));
-    insta::assert_snapshot!(table::render(&table::tables(&rows)));
+    insta::assert_snapshot!(table::render(&table::tables(&rows, None)));
 }
 
 #[test]
@@ -665,7 +665,8 @@ fn json_lines_survive_a_closed_pipe() {
     }
     let s = latency_run();
     let buf = Buf::default();
-    let mut j = JsonLines::new(Closing(2, buf.clone()));
+    let notice = Buf::default();
+    let mut j = JsonLines::new(Closing(2, buf.clone())).with_notice(Box::new(notice.clone()));
     for e in &s.events {
         assert!(j.event(e).is_ok());
     }
@@ -674,6 +675,13 @@ fn json_lines_survive_a_closed_pipe() {
         Some(std::io::ErrorKind::BrokenPipe)
     );
     assert_eq!(buf.text().lines().count(), 2);
+    // The cut is said once, at the end of the run.
+    let said = notice.text();
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.starts_with("warning: --json: writing the events stopped after 2 of them"),
+        "{said}"
+    );
 }
 
 #[test]

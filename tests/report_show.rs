@@ -77,6 +77,21 @@ fn show_prints_the_table_of_a_serving_run_and_filters_it() {
     assert!(only.stdout.contains("serving: 1 cell\n"), "{}", only.stdout);
     let eight = rows.iter().find(|r| r["request_rate"] == "8").unwrap();
     assert!(only.stdout.contains(&eight["cell_id"]), "{}", only.stdout);
+    // The one row left still says which cell it is: the columns are the
+    // plan's varying axes, not the axes that differ among the rows shown.
+    let lines: Vec<&str> = only.stdout.lines().collect();
+    assert_eq!(
+        lines[2].split_whitespace().next(),
+        Some("request_rate"),
+        "{}",
+        only.stdout
+    );
+    assert_eq!(
+        lines[3].split_whitespace().next(),
+        Some("8"),
+        "{}",
+        only.stdout
+    );
 }
 
 #[test]

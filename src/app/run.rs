@@ -57,7 +57,6 @@ pub fn run(root: &Utf8Path, a: RunRequest) -> Result<i32, Error> {
     };
     let opts = crate::run::RunOptions {
         no_prune: a.no_prune,
-        quiet: a.quiet,
         gpu: a.input.gpu,
         grace: std::time::Duration::from_secs_f64(a.grace.max(0.0)),
         startup_retries: a.startup_retries,
@@ -72,7 +71,7 @@ pub fn run(root: &Utf8Path, a: RunRequest) -> Result<i32, Error> {
         consumers.push(Box::new(crate::report::json::JsonLines::stdout()));
     }
     consumers.push(Box::new(crate::report::display::Display::stderr_with(
-        opts.quiet, a.color,
+        a.quiet, a.color,
     )));
     let summary = crate::run::run(root, target, opts, consumers)?;
     Ok(summary.exit_code())

@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use super::model::{Group, Plan};
 
-/// Quote an argument for display only (argv is never run through a shell).
+/// Quote an argument as one word for a POSIX shell: bare when it holds only
+/// safe characters, else in single quotes (`'\''` for a quote). matrix
+/// never runs argv through a shell; `matrix plan`, `matrix show` and
+/// commands.sh print lines a person (or bash) can run.
 pub fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg

@@ -408,6 +408,8 @@ impl ScriptBuilder {
              # One-batch processes run in the foreground. Output goes to the terminal; the\n\
              # run's own logs are not touched, but result files named by the commands are\n\
              # written as they were (--result-filename appends, --output-file replaces).\n\
+             # Those are this run's own result files: after running this script they hold\n\
+             # the new lines too (the run's CSV keeps the numbers of the run).\n\
              #\n\
              # No `set -e`: a command that failed in the run (a failed cell) fails here too\n\
              # and the script goes on, as matrix did; it counts failures and exits 1 if any.",
@@ -470,8 +472,9 @@ fn block_header(s: &mut String, id: &str, group: Option<&ScriptGroup>) {
 }
 
 /// `env K=V ... taskset -c LIST argv...`, quoted; secrets masked in the
-/// record take the user's value.
-fn command_line(r: &Executed) -> String {
+/// record take the user's value. The line commands.sh runs, and
+/// `matrix show RUN CELL` prints.
+pub fn command_line(r: &Executed) -> String {
     let mut words: Vec<String> = Vec::new();
     if !r.env.is_empty() {
         words.push("env".into());
@@ -499,7 +502,7 @@ fn command_line(r: &Executed) -> String {
 }
 
 /// `K=value` quoted; a secret recorded as `***` becomes `K="${K:?set K}"`.
-fn assignment(k: &str, v: &str) -> String {
+pub fn assignment(k: &str, v: &str) -> String {
     if masked(k, v) {
         format!("{k}=\"${{{k}:?set {k}}}\"")
     } else {

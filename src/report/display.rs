@@ -79,6 +79,11 @@ pub const TICK: Duration = Duration::from_millis(500);
 struct Bars {
     multi: MultiProgress,
     run: ProgressBar,
+    /// The run bar's style once a cell has finished: with an ETA (before,
+    /// indicatif's ETA is a meaningless `0s`).
+    run_style: ProgressStyle,
+    /// Redraw interval, started when the run's size is known.
+    tick: Option<Duration>,
     group: ProgressBar,
     cell: ProgressBar,
 }
@@ -104,6 +109,10 @@ pub struct Display {
     /// Rows of this session's finished cells: the table when the CSV
     /// cannot be read.
     rows: Vec<IndexMap<String, String>>,
+    /// The plan's varying axes (`run_started`): the end table's columns.
+    varying: Option<Vec<String>>,
+    /// Cells finished before this session (a resume).
+    done_before: usize,
 }
 
 impl Display {
@@ -141,6 +150,8 @@ impl Display {
             groups: IndexMap::new(),
             cell: None,
             rows: Vec::new(),
+            varying: None,
+            done_before: 0,
         }
     }
 
@@ -160,25 +171,28 @@ impl Display {
         tick: Option<Duration>,
     ) -> Display {
         let multi = MultiProgress::with_draw_target(target);
-        let run_style = ProgressStyle::with_template(
-            "run  [{bar:30}] {pos}/{len} cells  {elapsed_precise}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style = |t: &str| {
+            ProgressStyle::with_template(t)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ")
+        };
+        let run_style = style("run  [{bar:30}] {pos}/{len} cells  {elapsed_precise}  eta {eta}");
+        let first_style = style("run  [{bar:30}] {pos}/{len} cells  {elapsed_precise}  eta -");
         let msg_style =
             ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
-        let run = multi.add(ProgressBar::new(0).with_style(run_style));
+        // Added to the screen when `run_started` gives its size (no
+        // `0/0 cells` frame).
+        let run = ProgressBar::new(0).with_style(first_style);
         let group = multi.add(ProgressBar::new(0).with_style(msg_style.clone()));
         let cell = multi.add(ProgressBar::new(0).with_style(msg_style));
-        if let Some(every) = tick {
-            run.enable_steady_tick(every);
-        }
         let mut d = Display::plain(out, opts);
         d.opts.tty = !opts.quiet;
         if !opts.quiet {
             d.bars = Some(Bars {
                 multi,
                 run,
+                run_style,
+                tick,
                 group,
                 cell,
             });
@@ -228,22 +242,30 @@ impl Display {
     }
 
     fn run_started(&mut self, r: &RunStarted) {
+        self.varying = Some(r.varying.clone());
         self.total = r.cells;
         self.finished = r.done_before;
+        self.done_before = r.done_before;
         if let Some(b) = &self.bars {
+            b.multi.insert(0, b.run.clone());
             b.run.set_length(r.cells as u64);
             b.run.set_position(r.done_before as u64);
             b.run.reset_eta();
+            b.run.tick();
+            if let Some(every) = b.tick {
+                b.run.enable_steady_tick(every);
+            }
         }
         if self.opts.quiet {
             return;
         }
         let mut s = format!(
-            "run {}: {} group{}, {} cells",
+            "run {}: {} group{}, {} cell{}",
             r.run_id,
             r.groups,
             if r.groups == 1 { "" } else { "s" },
-            r.cells
+            r.cells,
+            if r.cells == 1 { "" } else { "s" }
         );
         if r.done_before > 0 {
             s.push_str(&format!(", {} already done", r.done_before));
@@ -289,6 +311,10 @@ impl Display {
         self.finished += 1;
         self.rows.push(c.row.clone());
         if let Some(b) = &self.bars {
+            // The first cell of this session: from now on an ETA means something.
+            if self.finished == self.done_before + 1 {
+                b.run.set_style(b.run_style.clone());
+            }
             b.run.inc(1);
             if self.cell.as_ref().is_some_and(|(id, _)| *id == c.cell) {
                 b.cell.set_message("");
@@ -363,7 +389,10 @@ impl Display {
                 ),
             };
             text.push('\n');
-            text.push_str(&table::render(&table::tables(&rows)));
+            text.push_str(&table::render(&table::tables(
+                &rows,
+                self.varying.as_deref(),
+            )));
             if let Some(n) = note {
                 text.push_str(&n);
             }

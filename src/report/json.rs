@@ -13,11 +13,27 @@ use crate::record::event::{Consumer, Event};
 pub struct JsonLines<W: Write> {
     out: W,
     error: Option<std::io::Error>,
+    /// Events written.
+    written: usize,
+    /// Where to say, when the run ends, that writing stopped (stderr for
+    /// `matrix run --json`), so a cut stream is never taken for a whole one.
+    notice: Option<Box<dyn Write + Send>>,
 }
 
 impl<W: Write> JsonLines<W> {
     pub fn new(out: W) -> Self {
-        JsonLines { out, error: None }
+        JsonLines {
+            out,
+            error: None,
+            written: 0,
+            notice: None,
+        }
+    }
+
+    /// At the end of the run, say on `notice` when writing stopped.
+    pub fn with_notice(mut self, notice: Box<dyn Write + Send>) -> Self {
+        self.notice = Some(notice);
+        self
     }
 
     /// Why writing stopped, when it did.
@@ -32,13 +48,21 @@ impl<W: Write> JsonLines<W> {
 
 impl JsonLines<std::io::Stdout> {
     pub fn stdout() -> Self {
-        JsonLines::new(std::io::stdout())
+        JsonLines::new(std::io::stdout()).with_notice(Box::new(std::io::stderr()))
     }
 }
 
 impl<W: Write> Consumer for JsonLines<W> {
     fn event(&mut self, e: &Event) -> Result<(), RecordError> {
-        if self.error.is_some() {
+        if let Some(err) = &self.error {
+            if let (Event::RunFinished(f), Some(n)) = (e, self.notice.as_mut()) {
+                let _ = writeln!(
+                    n,
+                    "warning: --json: writing the events stopped after {} of them ({err}); \
+                     the run's CSV and {} are complete",
+                    self.written, f.summary
+                );
+            }
             return Ok(());
         }
         let mut line = match serde_json::to_string(e) {
@@ -55,6 +79,8 @@ impl<W: Write> Consumer for JsonLines<W> {
             .and_then(|_| self.out.flush())
         {
             self.error = Some(err);
+        } else {
+            self.written += 1;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::ReportError;
 use super::table::{self, Rows};
+use crate::record::commands::{assignment, command_line};
 use crate::record::{CommandLog, Executed, Role, RunLayout};
 
 /// What to show.
@@ -44,12 +45,13 @@ pub fn show(req: &ShowRequest) -> Result<String, ReportError> {
         });
     }
     let rows = table::read_csv(&run.csv)?;
+    let varying = planned_varying(&run.run_dir);
     match &req.cell {
-        Some(cell) => show_cell(&run, &rows, cell),
+        Some(cell) => show_cell(&run, &rows, cell, varying.as_deref()),
         None => {
             let rows = filter(&rows, &req.only, &run.csv)?;
             let mut out = format!("run {}  ({})\n", run.run_id, run.csv);
-            out.push_str(&table::render(&table::tables(&rows)));
+            out.push_str(&table::render(&table::tables(&rows, varying.as_deref())));
             Ok(out)
         }
     }
@@ -157,7 +159,12 @@ fn same(value: &str, wanted: &str) -> bool {
         || matches!((table::number(value), table::number(wanted)), (Some(a), Some(b)) if a == b)
 }
 
-fn show_cell(run: &FoundRun, rows: &Rows, cell: &str) -> Result<String, ReportError> {
+fn show_cell(
+    run: &FoundRun,
+    rows: &Rows,
+    cell: &str,
+    varying: Option<&[String]>,
+) -> Result<String, ReportError> {
     let id_of = |r: &IndexMap<String, String>| r.get("cell_id").cloned().unwrap_or_default();
     let matches: Vec<&IndexMap<String, String>> = rows
         .records
@@ -203,7 +210,7 @@ fn show_cell(run: &FoundRun, rows: &Rows, cell: &str) -> Result<String, ReportEr
                 .map(|c| c.group.clone())
         });
 
-    let label = table::tables(rows)
+    let label = table::tables(rows, varying)
         .into_iter()
         .flat_map(|t| t.rows)
         .find(|r| r.cell_id == id)
@@ -248,32 +255,44 @@ fn show_cell(run: &FoundRun, rows: &Rows, cell: &str) -> Result<String, ReportEr
     ));
     if mine.is_empty() {
         out.push_str("  none recorded for this cell (nothing was started for it)\n");
+    } else if let Some(env) = manifest
+        .as_ref()
+        .and_then(|m| m.get("env"))
+        .and_then(Value::as_object)
+        .filter(|e| !e.is_empty())
+    {
+        // What every process inherited (commands.sh exports it too).
+        out.push_str("  # the run's environment\n");
+        for (k, v) in env {
+            let v = v.as_str().unwrap_or_default();
+            out.push_str(&format!("  export {}\n", assignment(k, v)));
+        }
     }
     for c in mine {
         let role = match c.role {
             Role::Launch => "launch",
             Role::Client => "client",
         };
-        out.push_str(&format!("  # {role}, started {}", c.started_at));
-        if let Some(cpus) = &c.cpus {
-            let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
-            out.push_str(&format!(", cpus {}", list.join(",")));
+        out.push_str(&format!("  # {role}, started {}\n", c.started_at));
+        for line in command_line(c).lines() {
+            out.push_str(&format!("  {line}\n"));
         }
-        out.push('\n');
-        out.push_str(&format!("  {}\n", command_line(c)));
     }
 
     out.push_str("\nlogs:\n");
     let mut paths: Vec<(&str, Utf8PathBuf)> = Vec::new();
+    let mut none_log = false;
     if let Some(g) = &group {
         let gdir = run.run_dir.join(g);
         paths.push(("server log", gdir.join("server.log")));
-        let cell_log = row
-            .get("log")
-            .filter(|l| !l.is_empty())
-            .map(|l| run.run_dir.join(l))
-            .unwrap_or_else(|| gdir.join(format!("{id}.log")));
-        paths.push(("cell log", cell_log));
+        // The CSV's `log` names the log the cell has, empty when it has none
+        // (a pruned cell); a CSV older than that column: where a serving
+        // cell's log is.
+        match row.get("log") {
+            Some(l) if l.is_empty() => none_log = true,
+            Some(l) => paths.push(("cell log", run.run_dir.join(l))),
+            None => paths.push(("cell log", gdir.join(format!("{id}.log")))),
+        }
     }
     if let Some(f) = manifest.as_ref().and_then(|m| result_file(m, &id)) {
         paths.push(("result file", f));
@@ -285,7 +304,21 @@ fn show_cell(run: &FoundRun, rows: &Rows, cell: &str) -> Result<String, ReportEr
         let missing = if p.exists() { "" } else { "  (missing)" };
         out.push_str(&format!("  {what:<11}  {p}{missing}\n"));
     }
+    if none_log {
+        out.push_str(&format!(
+            "  {:<11}  none: nothing ran for this cell\n",
+            "cell log"
+        ));
+    }
     Ok(out)
+}
+
+/// The varying axes of the run's plan (its manifest), the table's axis
+/// columns; `None` when the manifest or its plan cannot be read.
+fn planned_varying(run_dir: &Utf8Path) -> Option<Vec<String>> {
+    let plan = read_manifest(run_dir)?.get("plan")?.clone();
+    let plan: crate::plan::Plan = serde_json::from_value(plan).ok()?;
+    Some(plan.varying_axes())
 }
 
 fn read_manifest(run_dir: &Utf8Path) -> Option<Value> {
@@ -323,40 +356,4 @@ fn result_file(m: &Value, cell: &str) -> Option<Utf8PathBuf> {
         .or_else(|| g.pointer("/results/file"))
         .and_then(Value::as_str)
         .map(Utf8PathBuf::from)
-}
-
-/// `K=V ... argv`, each word quoted for a POSIX shell.
-fn command_line(c: &Executed) -> String {
-    c.env
-        .iter()
-        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
-        .chain(c.argv.iter().map(|a| shell_quote(a)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// One word for a POSIX shell: bare when it is only safe characters, else
-/// in single quotes (a `'` inside written as `'\''`).
-fn shell_quote(s: &str) -> String {
-    let safe = |ch: char| ch.is_ascii_alphanumeric() || "_@%+=:,./-".contains(ch);
-    if !s.is_empty() && s.chars().all(safe) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_are_quoted_for_a_posix_shell() {
-        assert_eq!(shell_quote("--tp-size"), "--tp-size");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(r#"{"a":1}"#), r#"'{"a":1}'"#);
-        assert_eq!(shell_quote("$HOME;rm"), "'$HOME;rm'");
-    }
 }

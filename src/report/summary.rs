@@ -53,6 +53,8 @@ pub struct SummaryTable<'a> {
 #[derive(Debug, Default)]
 pub struct SummaryFile {
     written: Option<Utf8PathBuf>,
+    /// The plan's varying axes (`run_started`): the tables' axes.
+    varying: Option<Vec<String>>,
 }
 
 impl SummaryFile {
@@ -67,7 +69,8 @@ impl SummaryFile {
 }
 
 /// The summary of a finished run as JSON text (pretty, newline-terminated).
-pub fn render(f: &RunFinished, rows: Result<&Rows, String>) -> String {
+/// `varying`: the plan's varying axes ([`table::tables`]).
+pub fn render(f: &RunFinished, rows: Result<&Rows, String>, varying: Option<&[String]>) -> String {
     let (tables, statuses, csv_error): (Vec<ModeTable>, IndexMap<String, usize>, Option<String>) =
         match rows {
             Ok(rows) => {
@@ -76,7 +79,7 @@ pub fn render(f: &RunFinished, rows: Result<&Rows, String>) -> String {
                     let s = r.get("status").cloned().unwrap_or_default();
                     *statuses.entry(s).or_default() += 1;
                 }
-                (table::tables(rows), statuses, None)
+                (table::tables(rows, varying), statuses, None)
             }
             Err(e) => (Vec::new(), IndexMap::new(), Some(e)),
         };
@@ -127,11 +130,20 @@ pub fn write_atomic(path: &Utf8Path, text: &str) -> std::io::Result<()> {
 
 impl Consumer for SummaryFile {
     fn event(&mut self, e: &Event) -> Result<(), RecordError> {
-        let Event::RunFinished(f) = e else {
-            return Ok(());
+        let f = match e {
+            Event::RunStarted(r) => {
+                self.varying = Some(r.varying.clone());
+                return Ok(());
+            }
+            Event::RunFinished(f) => f,
+            _ => return Ok(()),
         };
         let rows = table::read_csv(Utf8Path::new(&f.csv)).map_err(|e| e.to_string());
-        let text = render(f, rows.as_ref().map_err(Clone::clone));
+        let text = render(
+            f,
+            rows.as_ref().map_err(Clone::clone),
+            self.varying.as_deref(),
+        );
         let path = Utf8PathBuf::from(&f.summary);
         write_atomic(&path, &text)
             .map_err(|err| RecordError::io(format!("cannot write {path}"), err))?;

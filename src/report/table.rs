@@ -202,9 +202,23 @@ pub struct ModeTable {
     pub rows: Vec<TableRow>,
 }
 
+/// The CSV column of an axis of the plan: the workload's `seq` is the
+/// CSV's `input_len`; every other axis has its own name.
+pub fn axis_column(axis: &str) -> &str {
+    match axis {
+        "seq" => "input_len",
+        other => other,
+    }
+}
+
 /// Split rows by mode (latency first, then serving, then any other mode in
 /// order of appearance) and keep the varying axes and headline metrics.
-pub fn tables(rows: &Rows) -> Vec<ModeTable> {
+/// `varying`: the plan's varying axes (`run_started.varying`, or the
+/// manifest's plan), so that a table of some of a run's rows (an
+/// interrupted run, `--only`) still says which cell each row is; `None`
+/// (a CSV without its plan): the axis columns whose values differ between
+/// the rows.
+pub fn tables(rows: &Rows, varying: Option<&[String]>) -> Vec<ModeTable> {
     let mut modes: Vec<String> = Vec::new();
     for r in &rows.records {
         let m = r.get("mode").cloned().unwrap_or_default();
@@ -228,17 +242,26 @@ pub fn tables(rows: &Rows) -> Vec<ModeTable> {
                 .collect();
             let text =
                 |r: &IndexMap<String, String>, c: &str| r.get(c).cloned().unwrap_or_default();
-            let axes: Vec<String> = axis_columns
-                .iter()
-                .filter(|c| {
-                    // Empty fields do not make a column vary: a failed
-                    // cell's empty `input_len` is no setting of its own.
-                    let mut values = recs.iter().map(|r| text(r, c)).filter(|v| !v.is_empty());
-                    let first = values.next();
-                    values.any(|v| Some(&v) != first.as_ref())
-                })
-                .cloned()
-                .collect();
+            let has_value = |c: &str| recs.iter().any(|r| !text(r, c).is_empty());
+            let planned: Option<Vec<String>> = varying.map(|v| {
+                v.iter()
+                    .map(|a| axis_column(a).to_string())
+                    .filter(|c| axis_columns.contains(c) && has_value(c))
+                    .collect()
+            });
+            let axes: Vec<String> = planned.unwrap_or_else(|| {
+                axis_columns
+                    .iter()
+                    .filter(|c| {
+                        // Empty fields do not make a column vary: a failed
+                        // cell's empty `input_len` is no setting of its own.
+                        let mut values = recs.iter().map(|r| text(r, c)).filter(|v| !v.is_empty());
+                        let first = values.next();
+                        values.any(|v| Some(&v) != first.as_ref())
+                    })
+                    .cloned()
+                    .collect()
+            });
             let metrics: Vec<Metric> = headline(&mode)
                 .iter()
                 .filter(|m| {

@@ -21,7 +21,6 @@ use crate::record::{Recorder, RunLayout, Status};
 pub struct RunOptions {
     /// Keep larger batch sizes after an OOM (`--no-prune`).
     pub no_prune: bool,
-    pub quiet: bool,
     /// Accelerator for the MFU/MBU columns (`--gpu`, else from nvidia-smi).
     pub gpu: Option<String>,
     /// SIGTERM → SIGKILL grace period when stopping a process.
@@ -38,7 +37,6 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             no_prune: false,
-            quiet: false,
             gpu: None,
             grace: Duration::from_secs(10),
             startup_retries: 1,
