@@ -159,7 +159,9 @@ fn main() {
         ],
     );
     let (n, us) = measure(dir.path(), p);
-    println!("runner latency: {n} cells, {us:.1} us per cell (fake launcher, recorder + lines)");
+    println!(
+        "runner latency: {n} cells, {us:.1} us per cell (fake launcher; recorder, summary.json, JSON lines, display)"
+    );
 
     let dir = project();
     let rates: Vec<String> = (1..=srv).map(|r| r.to_string()).collect();
@@ -185,5 +187,7 @@ fn main() {
         ],
     );
     let (n, us) = measure(dir.path(), p);
-    println!("runner serving: {n} cells, {us:.1} us per cell (fake launcher, recorder + lines)");
+    println!(
+        "runner serving: {n} cells, {us:.1} us per cell (fake launcher; recorder, summary.json, JSON lines, display)"
+    );
 }

@@ -233,6 +233,7 @@ impl Builder {
             csv: s.csv().to_string(),
             run_dir: s.run_dir().to_string(),
             summary: s.run_dir().join("summary.json").to_string(),
+            setup_s: 0.75,
         });
         self.ev(e);
         self.script

@@ -175,12 +175,17 @@ pub struct RunFinished {
     pub launches: usize,
     pub interrupted: bool,
     pub wall_s: f64,
-    /// Wall time not spent waiting on engine processes, per cell run.
+    /// Wall time after the setup not spent waiting on engine processes,
+    /// per cell run.
     pub overhead_per_cell_ms: f64,
     pub csv: String,
     pub run_dir: String,
     /// `<run_dir>/summary.json`.
     pub summary: String,
+    /// Of `wall_s`, the run's setup before its first group: pre-flight,
+    /// the manifest, claiming the run folder (not in the per-cell overhead).
+    #[serde(default)]
+    pub setup_s: f64,
 }
 
 /// Something that takes a run's events: a recorder, a display, a writer.

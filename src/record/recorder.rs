@@ -42,7 +42,15 @@ pub struct Recorder {
     /// script is rewritten without reading anything again).
     script_path: Utf8PathBuf,
     script: ScriptBuilder,
+    /// When `commands.sh` was last written, and whether spawns came since.
+    script_written: std::time::Instant,
+    script_dirty: bool,
 }
+
+/// `commands.sh` is rewritten at most this often while spawns come in
+/// (each rewrite copies the whole script), and always when a group stops
+/// and the run ends; a resume rebuilds it from `commands.jsonl`.
+const SCRIPT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What [`Recorder::resume`] found and repaired.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,13 +102,15 @@ impl Recorder {
         let csv = CsvSink::open(&csv_path, schema)?;
         let (journal, _) = Journal::open(&layout.journal())?;
         let commands = CommandLog::open(&layout.commands())?;
-        let recorder = Recorder {
+        let mut recorder = Recorder {
             run_dir: layout.run_dir(),
             csv,
             journal,
             commands,
             done: IndexMap::new(),
             script_path: layout.commands_script(),
+            script_written: std::time::Instant::now(),
+            script_dirty: false,
             script: ScriptBuilder::new(ScriptContext::from_manifest(manifest)),
         };
         recorder.write_script()?;
@@ -176,13 +186,15 @@ impl Recorder {
             .into_iter()
             .map(|e| (e.cell_id.clone(), e))
             .collect();
-        let recorder = Recorder {
+        let mut recorder = Recorder {
             run_dir: layout.run_dir(),
             csv,
             journal,
             commands,
             done,
             script_path: layout.commands_script(),
+            script_written: std::time::Instant::now(),
+            script_dirty: false,
             script,
         };
         recorder.write_script()?;
@@ -244,16 +256,24 @@ impl Recorder {
     }
 
     /// Record a process about to be spawned (`commands.jsonl`, synced),
-    /// then rebuild `commands.sh` with it, so the script is current during
-    /// the run too (docs/RESULTS.md, "commands.sh": its cost).
+    /// then add it to `commands.sh`, rewritten at most once a second during
+    /// the run and whenever a group stops or the run ends (docs/RESULTS.md,
+    /// "commands.sh": when it is written, its cost).
     pub fn executed(&mut self, e: &Executed) -> Result<(), RecordError> {
         self.commands.append(e)?;
         self.script.push(e);
-        self.write_script()
+        self.script_dirty = true;
+        if self.script_written.elapsed() >= SCRIPT_EVERY {
+            self.write_script()?;
+        }
+        Ok(())
     }
 
-    fn write_script(&self) -> Result<(), RecordError> {
-        write_script(&self.script_path, &self.script.text())
+    fn write_script(&mut self) -> Result<(), RecordError> {
+        write_script(&self.script_path, &self.script.text())?;
+        self.script_written = std::time::Instant::now();
+        self.script_dirty = false;
+        Ok(())
     }
 
     /// The CSV writer (for tests that simulate a kill between the writes).
@@ -267,12 +287,19 @@ impl Recorder {
 /// `cell_finished`. Other events it does not record.
 impl super::event::Consumer for Recorder {
     fn event(&mut self, e: &super::event::Event) -> Result<(), RecordError> {
-        if let super::event::Event::CellFinished(f) = e {
-            let mut row = CsvRow::new();
-            for (k, v) in &f.row {
-                row.set(k, v);
+        use super::event::Event;
+        match e {
+            Event::CellFinished(f) => {
+                let mut row = CsvRow::new();
+                for (k, v) in &f.row {
+                    row.set(k, v);
+                }
+                self.finish_cell(&row)?;
             }
-            self.finish_cell(&row)?;
+            Event::GroupStopped(_) | Event::RunFinished(_) if self.script_dirty => {
+                self.write_script()?;
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -419,11 +419,12 @@ impl Display {
             text.push_str(&format!(" ({} finished before this resume)", f.done_before));
         }
         text.push_str(&format!(
-            "\n{} launch{}, wall {:.1} s, runner overhead {:.2} ms per cell\n\
+            "\n{} launch{}, wall {:.1} s (setup {:.1} s), runner overhead {:.2} ms per cell\n\
              csv: {}\nrun folder: {}\nsummary: {}\n",
             f.launches,
             if f.launches == 1 { "" } else { "es" },
             f.wall_s,
+            f.setup_s,
             f.overhead_per_cell_ms,
             f.csv,
             f.run_dir,

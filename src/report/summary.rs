@@ -27,6 +27,7 @@ pub struct Summary<'a> {
     pub launches: usize,
     pub interrupted: bool,
     pub wall_s: f64,
+    pub setup_s: f64,
     pub overhead_per_cell_ms: f64,
     /// The run's counts (ok, failed, skipped, pruned, not_run).
     pub counts: &'a Counts,
@@ -93,6 +94,7 @@ pub fn render(f: &RunFinished, rows: Result<&Rows, String>, varying: Option<&[St
         launches: f.launches,
         interrupted: f.interrupted,
         wall_s: f.wall_s,
+        setup_s: f.setup_s,
         overhead_per_cell_ms: f.overhead_per_cell_ms,
         counts: &f.counts,
         statuses,

@@ -58,7 +58,11 @@ pub struct Summary {
     pub done_before: usize,
     pub interrupted: bool,
     pub wall_s: f64,
-    /// Wall time not spent waiting on engine processes, per cell run.
+    /// Of `wall_s`, before the first group: pre-flight, manifest, claiming
+    /// the run folder.
+    pub setup_s: f64,
+    /// Wall time after the setup not spent waiting on engine processes, per
+    /// cell run.
     pub overhead_per_cell_ms: f64,
     pub csv: String,
     pub run_dir: String,
@@ -140,6 +144,9 @@ pub fn run_with(
         groups: plan.groups.len(),
         attempt: 0,
     };
+    // Pre-flight, the manifest (git, GPUs, versions) and claiming the run
+    // folder: once per run, so not part of the per-cell overhead.
+    let setup = clock.now().since(started);
     let mut modes: Vec<String> = Vec::new();
     for g in &plan.groups {
         if !modes.contains(&g.mode) {
@@ -189,13 +196,14 @@ pub fn run_with(
     ctx.counts.not_run = cells.saturating_sub(finished);
     let wall = ctx.now().since(ctx.started);
     let ran = finished.saturating_sub(done).max(1);
-    let overhead = wall.saturating_sub(ctx.counts.busy);
+    let overhead = wall.saturating_sub(setup).saturating_sub(ctx.counts.busy);
     let summary = Summary {
         run_id: ctx.run_id.clone(),
         cells,
         done_before: done,
         interrupted: ctx.stop.is_stopping(),
         wall_s: wall.as_secs_f64(),
+        setup_s: setup.as_secs_f64(),
         overhead_per_cell_ms: overhead.as_secs_f64() * 1e3 / ran as f64,
         csv: ctx.layout.csv().to_string(),
         run_dir: ctx.layout.run_dir().to_string(),
@@ -220,6 +228,7 @@ pub fn run_with(
         csv: summary.csv.clone(),
         run_dir: summary.run_dir.clone(),
         summary: ctx.layout.run_dir().join("summary.json").to_string(),
+        setup_s: summary.setup_s,
     }))?;
     Ok(summary)
 }
