@@ -196,6 +196,22 @@ impl Ctx<'_> {
         }))
     }
 
+    /// Record a cell of a profiled plan that has no profile passes as a
+    /// plan error (it cannot run as written); both modes refuse it alike.
+    pub fn no_profile_passes(&mut self, group: &Group, cell: &PlanCell) -> Result<(), Error> {
+        let now = self.now();
+        let msg = super::profile::NO_PASSES.to_string();
+        self.finish(
+            group,
+            cell,
+            Status::PlanError,
+            Some(msg),
+            now,
+            Took::Since(now),
+            |_| {},
+        )
+    }
+
     /// Record one finished cell: `cell_started` first when the runner could
     /// not see it start (one_batch runs many cells in one process), then
     /// `cell_finished`, whose row the recorder writes (CSV row then journal

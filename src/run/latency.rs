@@ -321,17 +321,7 @@ fn run_profiled(
         }
         let (b, s) = (bsz(cell), seq(cell));
         if cell.profile.is_empty() {
-            let msg = super::profile::NO_PASSES.to_string();
-            let now = ctx.now();
-            ctx.finish(
-                group,
-                cell,
-                Status::PlanError,
-                Some(msg),
-                now,
-                Took::Since(now),
-                |_| {},
-            )?;
+            ctx.no_profile_passes(group, cell)?;
             continue;
         }
         let mut last = None;

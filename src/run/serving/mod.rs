@@ -93,17 +93,7 @@ fn run_profiled(
     for cell in todo {
         // The plan built each pass's nsys command (`matrix plan --profile`).
         if cell.profile.is_empty() {
-            let msg = super::profile::NO_PASSES.to_string();
-            let now = ctx.now();
-            ctx.finish(
-                group,
-                cell,
-                Status::PlanError,
-                Some(msg),
-                now,
-                Took::Since(now),
-                |_| {},
-            )?;
+            ctx.no_profile_passes(group, cell)?;
             continue;
         }
         if let Some(p) = cell.profile.iter().find(|p| p.phase().is_none()) {
