@@ -11,6 +11,7 @@
 
 pub mod commands;
 pub mod csv;
+pub mod db;
 mod error;
 pub mod event;
 pub mod journal;

@@ -9,10 +9,12 @@
 //!   metrics), shared by the end of a run and `matrix show`.
 //! - [`show`]: `matrix show RUN [CELL]`.
 
+pub mod compare;
 pub mod display;
 mod error;
 pub mod json;
 pub mod show;
+pub mod stats;
 pub mod summary;
 pub mod table;
 

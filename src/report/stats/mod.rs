@@ -1,0 +1,56 @@
+//! The statistics behind verdicts: pure functions over numbers, seeded
+//! where they resample, no I/O. See docs/COMPARE.md for the methods and
+//! why they were chosen.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::record::db::Better;
+
+/// The outcome of comparing one metric of one cell between two runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Regression,
+    Improvement,
+    Unchanged,
+    /// Not enough samples, or too much noise to tell.
+    Inconclusive,
+}
+
+/// How a verdict was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Repeats on both sides: Mann-Whitney U for significance
+    /// (Benjamini-Hochberg across the report) and a bootstrap CI of the
+    /// ratio of medians for the size.
+    Repeats,
+    /// One sample per side: the change measured against the cell's own
+    /// run-to-run noise in its history (earlier runs in the database).
+    History,
+    /// Neither repeats nor enough history: a change is reported, no verdict.
+    None,
+}
+
+/// One metric of one cell, compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub better: Better,
+    /// Median of each side's samples.
+    pub base: f64,
+    pub new: f64,
+    pub base_n: usize,
+    pub new_n: usize,
+    /// `new / base − 1`, in percent.
+    pub change_pct: f64,
+    /// Confidence interval of `change_pct` (percent), when a method gives one.
+    pub ci_pct: Option<(f64, f64)>,
+    /// The test's p-value before correction.
+    pub p: Option<f64>,
+    /// After Benjamini-Hochberg across every comparison of the report.
+    pub q: Option<f64>,
+    pub verdict: Verdict,
+    pub method: Method,
+    /// Why it is inconclusive, or what the history was (`12 earlier runs, cv 1.8 %`).
+    pub note: Option<String>,
+}
