@@ -3,4 +3,4 @@
 
 pub mod model;
 
-pub use model::{CompareReport, ManifestDiff, Row, Side};
+pub use model::{CompareOptions, CompareReport, HistorySource, ManifestDiff, NoHistory, Row, Side};

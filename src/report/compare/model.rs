@@ -75,3 +75,42 @@ impl CompareReport {
         i32::from(self.count(Verdict::Regression) > 0)
     }
 }
+
+/// Settings of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareOptions {
+    /// `--min-effect`, percent (default 3).
+    pub min_effect_pct: f64,
+    /// False discovery rate (default 0.05).
+    pub alpha: f64,
+    /// Seed of any resampling (results are reproducible).
+    pub seed: u64,
+    /// Only these metrics (`--metric`); all judged metrics when `None`.
+    pub metrics: Option<Vec<String>>,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            min_effect_pct: 3.0,
+            alpha: 0.05,
+            seed: 0,
+            metrics: None,
+        }
+    }
+}
+
+/// Where one-sample comparisons find a cell's own noise: the values of a
+/// metric of a cell in earlier runs (oldest first; BASE and NEW left out).
+pub trait HistorySource {
+    fn history(&self, key: &CellKey, metric: &str) -> Vec<f64>;
+}
+
+/// No history (a comparison of two CSV folders outside any database).
+pub struct NoHistory;
+
+impl HistorySource for NoHistory {
+    fn history(&self, _key: &CellKey, _metric: &str) -> Vec<f64> {
+        Vec::new()
+    }
+}

@@ -54,3 +54,30 @@ pub struct Comparison {
     /// Why it is inconclusive, or what the history was (`12 earlier runs, cv 1.8 %`).
     pub note: Option<String>,
 }
+
+/// A step in a series found by change-point detection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePoint {
+    /// Index of the first point after the step.
+    pub index: usize,
+    /// Mean of the segment before the step and of the one after it.
+    pub before: f64,
+    pub after: f64,
+    /// `after / before − 1`, in percent.
+    pub change_pct: f64,
+    /// The significance test's p-value for this step.
+    pub p: f64,
+}
+
+/// Settings of change-point detection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePointOptions {
+    /// Steps smaller than this (percent of the level before) are not reported.
+    pub min_effect_pct: f64,
+    /// Significance level of each step.
+    pub alpha: f64,
+    /// Fewest points a segment may have.
+    pub min_segment: usize,
+    /// Seed of any resampling (results are reproducible).
+    pub seed: u64,
+}
