@@ -269,7 +269,9 @@ fn sglang_ci_offline_summary_is_one_run_per_date() {
 
 #[test]
 fn sglang_ci_online_sections_become_serving_cells_per_request_rate() {
-    let run = one("v0.5.5-rocm700-mi30x-20251110_GROK1_MOE-I4F8_online.csv");
+    let run = one(
+        "v0.5.5-rocm700-mi30x-20251110_GROK1_MOE-I4F8_online/v0.5.5-rocm700-mi30x-20251110_GROK1_MOE-I4F8_online.csv",
+    );
     assert_eq!(run.source, "sglang_ci_online");
     assert_eq!(run.model.as_deref(), Some("GROK1"));
     assert_eq!(run.image.as_deref(), Some("v0.5.5-rocm700-mi30x-20251110"));
@@ -291,11 +293,51 @@ fn sglang_ci_online_sections_become_serving_cells_per_request_rate() {
 }
 
 #[test]
+fn sglang_ci_online_accuracy_comes_from_the_gsm8k_log_next_to_it() {
+    let run = one("v0.5.5-rocm700-mi30x-20251110_GROK1_MOE-I4F8_online/\
+         v0.5.5-rocm700-mi30x-20251110_GROK1_MOE-I4F8_online.csv");
+    // The log was appended to by two runs: the last result line (an early
+    // exit) wins over the first run's average; single-run lines are not
+    // results.
+    assert_eq!(run.extras.get("gsm8k_accuracy"), Some(&0.823));
+    assert_eq!(run.extras.len(), 1);
+    // Two modes that disagree keep one value each.
+    let dir = tempfile::tempdir().unwrap();
+    let d = Utf8PathBuf::try_from(dir.path().to_path_buf()).unwrap();
+    let csv = "Online mode - GROK1 (20251110)\n\nMedian TTFT (ms, lower better)\n\
+               request rate\t1\nMI300x-aiter, n\t70.0\nMI300x-triton, n\t90.0\n";
+    std::fs::write(d.join("o.csv"), csv).unwrap();
+    std::fs::write(
+        d.join("sglang_client_log_GROK1_gsm8k_aiter.log"),
+        "Average Accuracy over 5 valid runs for mode aiter: 0.81\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("sglang_client_log_GROK1_gsm8k_triton.log"),
+        "Average Accuracy over 5 valid runs for mode triton: 0.79\n",
+    )
+    .unwrap();
+    // Another model's log in the same folder is not this run's.
+    std::fs::write(
+        d.join("sglang_client_log_GROK2_gsm8k_aiter.log"),
+        "Average Accuracy over 5 valid runs for mode aiter: 0.5\n",
+    )
+    .unwrap();
+    let run = read(&d.join("o.csv")).unwrap().unwrap().remove(0);
+    assert_eq!(run.extras.get("gsm8k_accuracy_aiter"), Some(&0.81));
+    assert_eq!(run.extras.get("gsm8k_accuracy_triton"), Some(&0.79));
+    assert_eq!(run.extras.len(), 2);
+    assert_eq!(run.cells.len(), 2);
+}
+
+#[test]
 fn sglang_ci_deepseek_serving_sections_use_concurrency_and_the_variant() {
     let run = one("20250915_DeepSeek-V3-0324_FP8_serving.csv");
     assert_eq!(run.model.as_deref(), Some("DeepSeek-V3-0324"));
     assert_eq!(run.started_at.as_deref(), Some("2025-09-15T00:00:00+00:00"));
     assert_eq!(run.host, None);
+    // No accuracy line and no GSM8K log of this model next to it.
+    assert!(run.extras.is_empty());
     assert_eq!(run.cells.len(), 3);
     let key = "engine=sglang;max_concurrency=16;mode=serving;model=DeepSeek-V3-0324;\
                model_variant=FP8";
@@ -333,7 +375,9 @@ fn sglang_ci_online_summary_is_one_run_per_date_with_gsm8k() {
 fn the_per_run_online_file_and_the_summary_give_the_same_cell_keys() {
     // Same night, two sglang-ci files: compare can match their cells only
     // when the keys agree (model, backend, request rate).
-    let run = one("v0.5.5-rocm700-mi30x-20251110_GROK1_MOE-I4F8_online.csv");
+    let run = one(
+        "v0.5.5-rocm700-mi30x-20251110_GROK1_MOE-I4F8_online/v0.5.5-rocm700-mi30x-20251110_GROK1_MOE-I4F8_online.csv",
+    );
     let key = "backend=aiter;engine=sglang;mode=serving;model=GROK1;request_rate=1";
     assert_eq!(values(cell(&run, key), "median_e2e_ms"), vec![13012.55]);
     let sum = runs("GROK1_all_variants_all_modes_summary_node-7.csv");

@@ -261,6 +261,11 @@ fn sections(src: &Source<'_>) -> Result<RunRecord, DbError> {
         }
         run.push(row, src.path, line)?;
     }
+    if !run.run.extras.contains_key(GSM8K_ACCURACY) {
+        for (name, x) in gsm8k_from_logs(src.path, model.as_deref()) {
+            run.run.extras.insert(name, x);
+        }
+    }
     if run.run.cells.is_empty() && !run.run.extras.contains_key(GSM8K_ACCURACY) {
         return Err(bad(
             src.path,
@@ -270,6 +275,88 @@ fn sections(src: &Source<'_>) -> Result<RunRecord, DbError> {
         ));
     }
     Ok(run.finish())
+}
+
+/// The GSM8K accuracy the current scripts keep only in their GSM8K log next
+/// to the CSV (`sglang_client_log_<MODEL>_gsm8k[_<mode>].log`, appended to
+/// by every rerun: the last result line wins). A result line is
+/// `Average Accuracy over N [valid] runs[ for mode M]: X` or, when a run met
+/// the threshold early, `Accuracy: X (Required: T)`; the raw `Accuracy: X`
+/// lines of single runs are not results. One value → `gsm8k_accuracy`;
+/// modes that disagree → `gsm8k_accuracy_<mode>`. Unreadable logs give
+/// nothing.
+fn gsm8k_from_logs(csv: &camino::Utf8Path, model: Option<&str>) -> Vec<(String, f64)> {
+    let Some(dir) = csv.parent() else {
+        return Vec::new();
+    };
+    let dir = if dir.as_str().is_empty() {
+        camino::Utf8Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = dir.read_dir_utf8() else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string())
+        .filter(|n| {
+            // The model's own log when the title names the model.
+            let prefix = format!("sglang_client_log_{}", model.unwrap_or(""));
+            n.starts_with(&prefix)
+                && n.to_ascii_lowercase().contains("_gsm8k")
+                && n.ends_with(".log")
+        })
+        .collect();
+    names.sort();
+    let mut per_mode: IndexMap<String, f64> = IndexMap::new();
+    for name in names {
+        let Ok(text) = std::fs::read_to_string(dir.join(&name)) else {
+            continue;
+        };
+        let stem = name.trim_end_matches(".log");
+        let lower = stem.to_ascii_lowercase();
+        let from_name = lower
+            .rfind("_gsm8k_")
+            .map(|i| stem[i + "_gsm8k_".len()..].to_string());
+        let mut last = None;
+        for line in text.lines() {
+            let l = line.trim();
+            if let Some(rest) = l.strip_prefix("Average Accuracy over ") {
+                let (head, value) = rest.rsplit_once(':').unwrap_or(("", ""));
+                if let Ok(x) = value.trim().parse::<f64>() {
+                    let mode = head
+                        .split_once("for mode ")
+                        .map(|(_, m)| m.trim().to_string());
+                    last = Some((mode, x));
+                }
+            } else if let Some(rest) = l.strip_prefix("Accuracy: ")
+                && rest.contains("(Required:")
+                && let Some(Ok(x)) = rest.split_whitespace().next().map(str::parse::<f64>)
+            {
+                last = Some((None, x));
+            }
+        }
+        if let Some((mode, x)) = last {
+            let mode = mode.or_else(|| from_name.clone()).unwrap_or_default();
+            per_mode.insert(mode, x);
+        }
+    }
+    let first = per_mode.values().next().copied();
+    match first {
+        None => Vec::new(),
+        Some(x) if per_mode.values().all(|y| *y == x) => vec![(GSM8K_ACCURACY.to_string(), x)],
+        Some(_) => per_mode
+            .into_iter()
+            .map(|(m, x)| {
+                if m.is_empty() {
+                    (GSM8K_ACCURACY.to_string(), x)
+                } else {
+                    (format!("{GSM8K_ACCURACY}_{m}"), x)
+                }
+            })
+            .collect(),
+    }
 }
 
 /// The summary: one run per `date` (ids as the offline summary's).
