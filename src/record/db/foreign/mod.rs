@@ -194,7 +194,11 @@ pub(crate) fn bad(
 
 /// A parser error of one of SGLang's result files, as a database error.
 pub(crate) fn from_parse(e: ParseError, path: &Utf8Path) -> DbError {
-    let hint = e.hint();
+    let hint = match e {
+        // The parser's own hint names `matrix parse --format`.
+        ParseError::Json { .. } | ParseError::MissingKey { .. } => Some(JSON_HINT.to_string()),
+        _ => e.hint(),
+    };
     let (line, reason) = match e {
         ParseError::Json { line, reason, .. } => {
             (Some(line as u64), format!("not a JSON object: {reason}"))
@@ -226,7 +230,7 @@ pub(crate) fn number(
         return Ok(None);
     }
     match v.parse::<f64>() {
-        Ok(x) if !x.is_nan() => Ok(Some(x)),
+        Ok(x) if x.is_finite() => Ok(Some(x)),
         _ => Err(bad(
             path,
             Some(line),
@@ -249,6 +253,10 @@ pub(crate) fn workload(
     path: &Utf8Path,
     line: u64,
 ) -> Result<String, DbError> {
+    // A rate may be infinite ("all at once"): written `inf`, as matrix does.
+    if matches!(v.trim(), "inf" | "Infinity" | "infinity") {
+        return Ok(f64::INFINITY.to_string());
+    }
     match number(v, column, path, line)? {
         Some(x) if x >= 0.0 => Ok(x.to_string()),
         _ => Err(bad(
@@ -395,7 +403,10 @@ mod tests {
         assert_eq!(workload("0.5", "rate", p, 2).unwrap(), "0.5");
         assert!(workload("NA", "rate", p, 2).is_err());
         assert!(workload("-1", "rate", p, 2).is_err());
+        assert_eq!(workload("inf", "rate", p, 2).unwrap(), "inf");
         assert_eq!(number("NA", "x", p, 2).unwrap(), None);
+        // A metric is finite or absent.
+        assert!(number("inf", "x", p, 2).is_err());
         assert_eq!(
             number("fast", "x", p, 3).unwrap_err().to_string(),
             "x.csv:3: column x: `fast` is not a number"
