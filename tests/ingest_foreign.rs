@@ -136,6 +136,30 @@ fn the_real_sglang_output_files_are_read() {
 }
 
 #[test]
+fn a_pretty_printed_json_result_is_one_line() {
+    let text = std::fs::read_to_string(fixture("bench_serving.jsonl")).unwrap();
+    let first = text.lines().next().unwrap();
+    let pretty = first.replace(", \"", ",\n  \"");
+    assert!(pretty.lines().count() > 10);
+    let run = read_text("result.json", pretty.as_bytes())
+        .unwrap()
+        .unwrap()
+        .remove(0);
+    assert_eq!(run.cells.len(), 1);
+    assert_eq!(values(&run.cells[0], "median_ttft_ms"), vec![205.5]);
+    let text = std::fs::read_to_string(fixture("one_batch.jsonl")).unwrap();
+    let pretty = text.lines().next().unwrap().replace(", \"", ",\n  \"");
+    let run = read_text("r.json", pretty.as_bytes())
+        .unwrap()
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        values(&run.cells[0], "e2e_latency_s"),
+        vec![0.7948858581003492]
+    );
+}
+
+#[test]
 fn one_batch_lines_map_to_latency_columns_and_repeats_merge() {
     let run = one("one_batch.jsonl");
     assert_eq!(run.source, "one_batch");

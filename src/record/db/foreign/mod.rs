@@ -136,18 +136,17 @@ fn read_json(src: &Source<'_>) -> Result<RunRecord, DbError> {
         .find(|(_, l)| !l.trim().is_empty())
         .unwrap_or((0, ""));
     let first_line = i as u64 + 1;
-    // A pretty-printed single object (a `.json` file) is one result.
-    let first = match crate::parse::pyjson::parse_object(src.text.trim()) {
-        Ok(o) => o,
-        Err(_) => crate::parse::pyjson::parse_object(line.trim()).map_err(|reason| {
+    // A line, or a pretty-printed single object (a `.json` file).
+    let first = crate::parse::pyjson::parse_object(line.trim())
+        .or_else(|e| crate::parse::pyjson::parse_object(src.text.trim()).map_err(|_| e))
+        .map_err(|reason| {
             bad(
                 src.path,
                 Some(first_line),
                 format!("not a JSON object: {reason}"),
                 JSON_HINT,
             )
-        })?,
-    };
+        })?;
     let has = |k: &str| first.contains_key(k);
     if has("batch_size") && has("prefill_latency") {
         one_batch::read(src)

@@ -21,7 +21,7 @@ use crate::record::metrics::fill_serving;
 
 pub(super) fn read(src: &Source<'_>) -> Result<RunRecord, DbError> {
     let mut run = src.run(src.run_id(), SOURCE_BENCH_SERVING);
-    let whole = pyjson::parse_object(src.text.trim()).is_ok();
+    let whole = src.text.trim().contains('\n') && pyjson::parse_object(src.text.trim()).is_ok();
     let lines: Vec<&str> = if whole {
         // One pretty-printed object.
         vec![src.text.trim()]
