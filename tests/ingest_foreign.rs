@@ -160,6 +160,23 @@ fn a_pretty_printed_json_result_is_one_line() {
 }
 
 #[test]
+fn random_lengths_are_in_the_key_only_for_random_datasets() {
+    let text = std::fs::read_to_string(fixture("bench_serving.jsonl")).unwrap();
+    let first = text.lines().next().unwrap();
+    let sharegpt = first.replace("\"random-ids\"", "\"sharegpt\"");
+    assert_ne!(sharegpt, first);
+    let run = read_text("s.jsonl", format!("{sharegpt}\n").as_bytes())
+        .unwrap()
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        key_text(&run.cells[0].key),
+        "bench_backend=sglang;dataset_name=sharegpt;engine=sglang;mode=serving;\
+         model=Qwen2.5-7B-Instruct;request_rate=inf"
+    );
+}
+
+#[test]
 fn one_batch_lines_map_to_latency_columns_and_repeats_merge() {
     let run = one("one_batch.jsonl");
     assert_eq!(run.source, "one_batch");

@@ -6,7 +6,8 @@
 //!
 //! Cell key: `engine=sglang`, `mode=serving`, the workload the line records
 //! (`request_rate`, `max_concurrency`, `num_prompts`, `input_len` /
-//! `output_len` from `random_input_len` / `random_output_len`), the client
+//! `output_len` from `random_input_len` / `random_output_len` for the
+//! `random` / `random-ids` datasets), the client
 //! backend as `bench_backend` (matrix's `backend` is a server layer), the
 //! `dataset_name`, and `model` when the line names it. Lines with the same
 //! key are repeats of one cell.
@@ -50,6 +51,17 @@ pub(super) fn read(src: &Source<'_>) -> Result<RunRecord, DbError> {
         row.set_opt("bench_backend", r.backend.as_ref());
         row.set_opt("dataset_name", text_of(&obj, "dataset_name"));
         fill_serving(&mut row, &r);
+        // bench_serving records `--random-input-len` / `--random-output-len`
+        // whatever the dataset; they are the prompts' lengths only for the
+        // random datasets.
+        let dataset = text_of(&obj, "dataset_name");
+        if dataset
+            .as_deref()
+            .is_some_and(|d| !matches!(d, "random" | "random-ids"))
+        {
+            row.set_opt("input_len", None::<u64>);
+            row.set_opt("output_len", None::<u64>);
+        }
         note_version(&mut run, &obj);
         run.push(row, src.path, line as u64)?;
     }
