@@ -372,6 +372,20 @@ fn sglang_ci_online_accuracy_comes_from_the_gsm8k_log_next_to_it() {
 }
 
 #[test]
+fn an_online_section_of_no_known_metric_is_skipped() {
+    let text = "Online mode - GROK1 (20251110)\n\nMedian TTFT (ms, lower better)\n\
+                request rate\t1\nMI300x-aiter, n\t70.0\n\n\
+                Median Queue Time (ms, lower better)\nrequest rate\t1\t2\n\
+                MI300x-aiter, n\t5.0\t6.0\n";
+    let run = read_text("o.csv", text.as_bytes())
+        .unwrap()
+        .unwrap()
+        .remove(0);
+    assert_eq!(run.cells.len(), 1);
+    assert_eq!(values(&run.cells[0], "median_ttft_ms"), vec![70.0]);
+}
+
+#[test]
 fn sglang_ci_deepseek_serving_sections_use_concurrency_and_the_variant() {
     let run = one("20250915_DeepSeek-V3-0324_FP8_serving.csv");
     assert_eq!(run.model.as_deref(), Some("DeepSeek-V3-0324"));

@@ -186,6 +186,14 @@ fn sections(src: &Source<'_>) -> Result<RunRecord, DbError> {
                 "sglang-ci's online CSV has a load line under each section title",
             ));
         };
+        let Some(metric) = metric else {
+            // A section of no known metric: its lines are skipped.
+            i += 1;
+            while i < lines.len() && !lines[i].trim().is_empty() && lines[i].contains('\t') {
+                i += 1;
+            }
+            continue;
+        };
         let loads: Vec<String> = fields
             .filter(|f| !f.trim().is_empty())
             .map(|f| workload(f, col, src.path, at + 1))
@@ -226,12 +234,12 @@ fn sections(src: &Source<'_>) -> Result<RunRecord, DbError> {
             }
             for (n, load) in loads.iter().enumerate() {
                 let v = values.get(n).copied().unwrap_or("");
-                let x = number(v, metric.unwrap_or("value"), src.path, row_at)?;
+                let x = number(v, metric, src.path, row_at)?;
                 let cell = cells
                     .entry((name.clone(), col, load.clone()))
                     .or_insert_with(|| (row_at, IndexMap::new()));
-                if let (Some(m), Some(x)) = (metric, x) {
-                    cell.1.insert(m, x);
+                if let Some(x) = x {
+                    cell.1.insert(metric, x);
                 }
             }
         }
