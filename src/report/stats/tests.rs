@@ -251,3 +251,27 @@ fn a_step_undone_later_is_closed() {
     assert!(change_points(&s, &opts).is_empty());
     assert!(change_points(&[], &opts).is_empty());
 }
+
+#[test]
+fn a_much_noisier_cell_is_not_judged_on_its_quiet_family() {
+    // 39 cells at 0.5 % CV and one at 10 % CV, nothing changed: the family
+    // fit sees the spread (small d0), so the noisy cell keeps most of its own
+    // variance and is not flagged; the quiet cells stay unflagged too.
+    let t = Thresholds::default();
+    let mut noisy_flags = 0;
+    let mut quiet_flags = 0;
+    for seed in 0..20 {
+        let (mut pairs, _) = planted_pairs(500 + seed, 40, 5, 0.005, 1.0);
+        let mut loud = Noise::new(900 + seed, 0.10);
+        pairs[7].base = loud.samples(1.0, 5);
+        pairs[7].new = loud.samples(1.0, 5);
+        let out = compare_all(&pairs, &t);
+        noisy_flags += usize::from(flagged(&out[7]));
+        quiet_flags += out.iter().filter(|c| flagged(c)).count() - usize::from(flagged(&out[7]));
+    }
+    assert!(noisy_flags <= 1, "noisy cell flagged {noisy_flags} of 20");
+    assert!(
+        quiet_flags <= 39,
+        "{quiet_flags} of 780 quiet cells flagged"
+    );
+}
