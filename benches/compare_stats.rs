@@ -77,8 +77,19 @@ fn main() {
     let opts = ChangePointOptions::default();
     let (mut exact, mut false_series) = (0, 0);
     for seed in 0..SEEDS {
-        let cps = change_points(&step_series(30_000 + seed, 20, 0.02, Some((12, 1.10))), &opts);
-        exact += usize::from(cps.len() == 1 && cps[0].index.abs_diff(12) <= 1);
+        let cps = change_points(
+            &step_series(30_000 + seed, 20, 0.02, Some((12, 1.10))),
+            &opts,
+        );
+        let ok = cps.len() == 1 && cps[0].index.abs_diff(12) <= 1;
+        exact += usize::from(ok);
+        if !ok {
+            let found: Vec<(usize, String)> = cps
+                .iter()
+                .map(|c| (c.index, format!("{:+.1} %", c.change_pct)))
+                .collect();
+            println!("  step series seed {}: found {found:?}", 30_000 + seed);
+        }
         false_series += usize::from(
             !change_points(&step_series(40_000 + seed, 20, 0.02, None), &opts).is_empty(),
         );
@@ -89,7 +100,12 @@ fn main() {
 
     // 10 000 cells × 4 metrics × 5 repeats per side
     let mut noise = Noise::new(1, 0.02);
-    let families = ["e2e_latency_s", "prefill_latency_s", "median_decode_latency_s", "e2e_throughput"];
+    let families = [
+        "e2e_latency_s",
+        "prefill_latency_s",
+        "median_decode_latency_s",
+        "e2e_throughput",
+    ];
     let mut pairs = Vec::with_capacity(40_000);
     for cell in 0..10_000 {
         for (m, fam) in families.iter().enumerate() {
@@ -98,7 +114,11 @@ fn main() {
                 base: noise.samples(level, 5),
                 new: noise.samples(level * if cell % 10 == 0 { 1.05 } else { 1.0 }, 5),
                 history: Vec::new(),
-                better: if m == 3 { Better::Higher } else { Better::Lower },
+                better: if m == 3 {
+                    Better::Higher
+                } else {
+                    Better::Lower
+                },
                 family: fam.to_string(),
             });
         }
@@ -110,7 +130,10 @@ fn main() {
         let start = Instant::now();
         let out = compare_all(&pairs, &t);
         best = best.min(start.elapsed().as_secs_f64());
-        n_reg = out.iter().filter(|c| c.verdict == Verdict::Regression).count();
+        n_reg = out
+            .iter()
+            .filter(|c| c.verdict == Verdict::Regression)
+            .count();
     }
     println!(
         "compare_all of {} pairs (10 000 cells × 4 metrics × 5 repeats): {:.1} ms (best of 5), {n_reg} regressions",

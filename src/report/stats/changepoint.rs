@@ -27,7 +27,9 @@ struct Split {
 
 /// Best split of `logs[a..b]` (indices absolute), or None when the segment
 /// is too short.
-fn best_split(logs: &[f64], a: usize, b: usize, min_seg: usize) -> Option<Split> {
+/// `p_adj` is p times the split positions tried, or `global` positions when
+/// more (a step inside a sub-segment is still one of the whole series' positions).
+fn best_split(logs: &[f64], a: usize, b: usize, min_seg: usize, global: usize) -> Option<Split> {
     let n = b - a;
     if n < 2 * min_seg || n < 3 {
         return None;
@@ -70,7 +72,7 @@ fn best_split(logs: &[f64], a: usize, b: usize, min_seg: usize) -> Option<Split>
     };
     Some(Split {
         index,
-        p_adj: (p * tried as f64).min(1.0),
+        p_adj: (p * tried.max(global) as f64).min(1.0),
     })
 }
 
@@ -140,9 +142,11 @@ pub fn change_points(series: &[f64], opts: &ChangePointOptions) -> Vec<ChangePoi
     let min_seg = opts.min_segment.max(2);
     let min_log = (1.0 + opts.min_effect_pct / 100.0).ln();
     let mut found: Vec<(usize, f64)> = Vec::new();
+    // split positions of the whole series: the Bonferroni factor of every split
+    let global = (logs.len() + 1).saturating_sub(2 * min_seg).max(1);
     let mut stack = vec![(0usize, logs.len())];
     while let Some((a, b)) = stack.pop() {
-        let Some(split) = best_split(&logs, a, b, min_seg) else {
+        let Some(split) = best_split(&logs, a, b, min_seg, global) else {
             continue;
         };
         let effect = mean(&logs[split.index..b]) - mean(&logs[a..split.index]);
@@ -157,7 +161,9 @@ pub fn change_points(series: &[f64], opts: &ChangePointOptions) -> Vec<ChangePoi
             let inside = mean(&logs[i..j]);
             let left = mean(&logs[a..i]);
             let right = mean(&logs[j..b]);
-            if p < opts.alpha && (inside - left).abs() >= min_log && (inside - right).abs() >= min_log
+            if p < opts.alpha
+                && (inside - left).abs() >= min_log
+                && (inside - right).abs() >= min_log
             {
                 found.push((i, p));
                 found.push((j, p));
@@ -168,6 +174,28 @@ pub fn change_points(series: &[f64], opts: &ChangePointOptions) -> Vec<ChangePoi
         }
     }
     found.sort_by_key(|f| f.0);
+    found.dedup_by_key(|f| f.0);
+    // Prune: a step whose final neighbouring segments differ by less than the
+    // min effect (its discovery compared wider segments) goes, weakest first.
+    loop {
+        let mut bounds: Vec<usize> = vec![0];
+        bounds.extend(found.iter().map(|f| f.0));
+        bounds.push(logs.len());
+        let weakest = (0..found.len())
+            .map(|i| {
+                let e = mean(&logs[bounds[i + 1]..bounds[i + 2]])
+                    - mean(&logs[bounds[i]..bounds[i + 1]]);
+                (i, e.abs())
+            })
+            .filter(|&(_, e)| e < min_log)
+            .min_by(|x, y| x.1.total_cmp(&y.1));
+        match weakest {
+            Some((i, _)) => {
+                found.remove(i);
+            }
+            None => break,
+        }
+    }
     let mut bounds: Vec<usize> = vec![0];
     bounds.extend(found.iter().map(|f| f.0));
     bounds.push(series.len());

@@ -121,13 +121,24 @@ fn wide_noise_is_inconclusive_with_a_note() {
 #[test]
 fn too_few_repeats_without_history_is_inconclusive_and_says_why() {
     let out = compare_all(
-        &[pair(vec![1.0, 1.1], vec![1.0, 1.2, 1.3], vec![1.0; 2], Better::Lower)],
+        &[pair(
+            vec![1.0, 1.1],
+            vec![1.0, 1.2, 1.3],
+            vec![1.0; 2],
+            Better::Lower,
+        )],
         &Thresholds::default(),
     );
     let c = &out[0];
-    assert_eq!((c.verdict, c.method, c.p, c.q), (Verdict::Inconclusive, Method::None, None, None));
+    assert_eq!(
+        (c.verdict, c.method, c.p, c.q),
+        (Verdict::Inconclusive, Method::None, None, None)
+    );
     let note = c.note.as_deref().unwrap();
-    assert!(note.contains("n=2 vs 3: need ≥3 repeats per side"), "{note}");
+    assert!(
+        note.contains("n=2 vs 3: need ≥3 repeats per side"),
+        "{note}"
+    );
     assert!(note.contains("history has 2 runs, need ≥5"), "{note}");
 }
 
@@ -145,12 +156,34 @@ fn one_sample_per_side_uses_the_history() {
         ],
         &t,
     );
-    assert_eq!((out[0].method, out[0].verdict), (Method::History, Verdict::Regression), "{:?}", out[0]);
-    assert!(out[0].note.as_deref().unwrap().starts_with("12 earlier runs"));
-    assert_eq!((out[1].method, out[1].verdict), (Method::History, Verdict::Unchanged), "{:?}", out[1]);
+    assert_eq!(
+        (out[0].method, out[0].verdict),
+        (Method::History, Verdict::Regression),
+        "{:?}",
+        out[0]
+    );
+    assert!(
+        out[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .starts_with("12 earlier runs")
+    );
+    assert_eq!(
+        (out[1].method, out[1].verdict),
+        (Method::History, Verdict::Unchanged),
+        "{:?}",
+        out[1]
+    );
     // one sample per side at 2 % noise cannot bound a change to ±3 %: honest
-    assert_eq!((out[2].method, out[2].verdict), (Method::History, Verdict::Inconclusive));
-    assert_eq!((out[3].method, out[3].verdict), (Method::None, Verdict::Inconclusive));
+    assert_eq!(
+        (out[2].method, out[2].verdict),
+        (Method::History, Verdict::Inconclusive)
+    );
+    assert_eq!(
+        (out[3].method, out[3].verdict),
+        (Method::None, Verdict::Inconclusive)
+    );
     // the pair with no test is not counted by BH
     assert_eq!(out[3].q, None);
 }
@@ -159,7 +192,12 @@ fn one_sample_per_side_uses_the_history() {
 fn bad_values_give_no_verdict_instead_of_a_panic() {
     let out = compare_all(
         &[
-            pair(vec![0.0, 1.0, 1.0], vec![1.0, 1.0, 1.0], vec![], Better::Lower),
+            pair(
+                vec![0.0, 1.0, 1.0],
+                vec![1.0, 1.0, 1.0],
+                vec![],
+                Better::Lower,
+            ),
             pair(vec![], vec![1.0], vec![], Better::Lower),
             pair(vec![1.0; 5], vec![1.0; 5], vec![], Better::Lower),
         ],
@@ -212,4 +250,28 @@ fn a_step_undone_later_is_closed() {
     s[3] = f64::NAN;
     assert!(change_points(&s, &opts).is_empty());
     assert!(change_points(&[], &opts).is_empty());
+}
+
+#[test]
+fn a_much_noisier_cell_is_not_judged_on_its_quiet_family() {
+    // 39 cells at 0.5 % CV and one at 10 % CV, nothing changed: the family
+    // fit sees the spread (small d0), so the noisy cell keeps most of its own
+    // variance and is not flagged; the quiet cells stay unflagged too.
+    let t = Thresholds::default();
+    let mut noisy_flags = 0;
+    let mut quiet_flags = 0;
+    for seed in 0..20 {
+        let (mut pairs, _) = planted_pairs(500 + seed, 40, 5, 0.005, 1.0);
+        let mut loud = Noise::new(900 + seed, 0.10);
+        pairs[7].base = loud.samples(1.0, 5);
+        pairs[7].new = loud.samples(1.0, 5);
+        let out = compare_all(&pairs, &t);
+        noisy_flags += usize::from(flagged(&out[7]));
+        quiet_flags += out.iter().filter(|c| flagged(c)).count() - usize::from(flagged(&out[7]));
+    }
+    assert!(noisy_flags <= 1, "noisy cell flagged {noisy_flags} of 20");
+    assert!(
+        quiet_flags <= 39,
+        "{quiet_flags} of 780 quiet cells flagged"
+    );
 }
