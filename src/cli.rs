@@ -82,6 +82,9 @@ pub struct CompareArgs {
     /// Colour the terminal table: auto (on a TTY), always, never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+    /// The results database [default: <root>/results/matrix.db].
+    #[arg(long, value_name = "PATH", env = "MATRIX_DB")]
+    pub db: Option<Utf8PathBuf>,
 }
 
 /// Layer choices shared by `plan`, `run` and `show-config`. Each accepts a

@@ -130,7 +130,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
                     "never" => Some(false),
                     _ => None,
                 },
-                db: None,
+                db: a.db,
             },
         ),
     }

@@ -6,9 +6,10 @@ use std::io::IsTerminal;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::record::db::{DbError, RunRecord};
-use crate::report::compare::{self, CompareOptions, MetricInput, NoHistory};
-use crate::report::stats::{Comparison, Method, Verdict};
+use crate::record::db::store::Db;
+use crate::record::db::{CellKey, DbError, RunRecord};
+use crate::report::compare::{self, CompareOptions, HistorySource, MetricInput, NoHistory};
+use crate::report::stats::{Comparison, Pair, Thresholds, compare_all};
 use crate::Error;
 
 use super::write_stdout;
@@ -110,63 +111,86 @@ fn read_file(path: &Utf8Path, out: &mut Vec<RunRecord>, strict: bool) -> Result<
     Ok(())
 }
 
-/// The verdicts: every input at once.
+/// The verdicts: every input at once (one call: BH across the report).
 pub fn judge(inputs: &[MetricInput], opts: &CompareOptions) -> Vec<Comparison> {
-    // Interim until `stats::compare_all` lands: the change, no verdict.
-    let _ = opts;
-    inputs
+    let pairs: Vec<Pair> = inputs
         .iter()
-        .map(|p| {
-            let b = median(&p.base);
-            let n = median(&p.new);
-            Comparison {
-                better: p.better,
-                base: b,
-                new: n,
-                base_n: p.base.len(),
-                new_n: p.new.len(),
-                change_pct: (n / b - 1.0) * 100.0,
-                ci_pct: None,
-                p: None,
-                q: None,
-                verdict: Verdict::Inconclusive,
-                method: Method::None,
-                note: Some("no statistics".into()),
-            }
+        .map(|p| Pair {
+            base: p.base.clone(),
+            new: p.new.clone(),
+            history: p.history.clone(),
+            better: p.better,
+            family: p.family.clone(),
         })
-        .collect()
+        .collect();
+    compare_all(
+        &pairs,
+        &Thresholds {
+            min_effect_pct: opts.min_effect_pct,
+            alpha: opts.alpha,
+            seed: opts.seed,
+        },
+    )
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
+/// The results database of `--db`, or `<root>/results/matrix.db`.
+pub fn db_path(root: &Utf8Path, explicit: Option<&Utf8Path>) -> Utf8PathBuf {
+    explicit.map_or_else(|| root.join("results").join("matrix.db"), Utf8Path::to_owned)
 }
 
-fn load(selector: &str) -> Result<RunRecord, Error> {
-    let p = Utf8Path::new(selector);
-    if p.exists() {
-        return Ok(read_side(p).map_err(crate::report::ReportError::from)?);
+/// A side given as a path needs no database.
+fn is_path(selector: &str) -> bool {
+    Utf8Path::new(selector).exists()
+}
+
+/// A side: a path, or a run of the database (which must exist then).
+fn load(selector: &str, db: Option<&Db>, db_file: &Utf8Path) -> Result<RunRecord, Error> {
+    if is_path(selector) {
+        return Ok(read_side(Utf8Path::new(selector))?);
     }
-    Err(crate::report::ReportError::from(DbError::BadSource {
-        path: p.to_owned(),
-        line: None,
-        reason: "no such file or folder".into(),
-        hint: Some("give a results folder, a run folder or a CSV".into()),
-    })
-    .into())
+    let Some(db) = db else {
+        return Err(DbError::Missing {
+            path: db_file.to_owned(),
+        }
+        .into());
+    };
+    let id = db.resolve(selector)?;
+    Ok(db.load_run(&id)?)
+}
+
+/// History of a cell from the database: runs that started before NEW,
+/// BASE and NEW left out.
+struct DbHistory<'a> {
+    db: &'a Db,
+    before: Option<String>,
+    exclude: [String; 2],
+}
+
+impl HistorySource for DbHistory<'_> {
+    fn history(&self, key: &CellKey, metric: &str) -> Vec<f64> {
+        let ex = [self.exclude[0].as_str(), self.exclude[1].as_str()];
+        self.db
+            .history(key, metric, self.before.as_deref(), &ex)
+            .unwrap_or_default()
+    }
 }
 
 /// `matrix compare`: the report on stdout (or `-o FILE`); exit 1 on a regression.
 pub fn run(root: &Utf8Path, a: CompareRequest) -> Result<i32, Error> {
-    let _ = root;
-    let base = load(&a.base)?;
-    let new = load(&a.new)?;
+    let db_file = db_path(root, a.db.as_deref());
+    let db = if db_file.exists() {
+        Some(Db::open_existing(&db_file)?)
+    } else {
+        None
+    };
+    let base = load(&a.base, db.as_ref(), &db_file)?;
+    let new = load(&a.new, db.as_ref(), &db_file)?;
+    if base.run_id == new.run_id && a.format == Format::Term {
+        super::write_stderr(&format!(
+            "note: BASE and NEW are the same run ({}); comparing it with itself\n",
+            base.run_id
+        ));
+    }
     let opts = CompareOptions {
         min_effect_pct: a.min_effect_pct,
         alpha: a.alpha,
@@ -174,6 +198,14 @@ pub fn run(root: &Utf8Path, a: CompareRequest) -> Result<i32, Error> {
         metrics: (!a.metrics.is_empty()).then(|| a.metrics.clone()),
     };
     let only = compare::parse_only(&a.only)?;
+    let history: Box<dyn HistorySource> = match &db {
+        Some(db) => Box::new(DbHistory {
+            db,
+            before: new.started_at.clone(),
+            exclude: [base.run_id.clone(), new.run_id.clone()],
+        }),
+        None => Box::new(NoHistory),
+    };
     let report = compare::build(
         &a.base,
         &base,
@@ -181,7 +213,7 @@ pub fn run(root: &Utf8Path, a: CompareRequest) -> Result<i32, Error> {
         &new,
         &opts,
         &only,
-        &NoHistory,
+        history.as_ref(),
         |inputs| judge(inputs, &opts),
     )?;
     let text = match a.format {

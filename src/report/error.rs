@@ -65,9 +65,6 @@ pub enum ReportError {
     },
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),
-    /// A compared side that cannot be read.
-    #[error(transparent)]
-    Source(#[from] crate::record::db::DbError),
     /// `matrix compare --metric` names a metric neither run has.
     #[error("--metric `{metric}`: no judged metric of that name in either run")]
     UnknownMetric { metric: String, metrics: Vec<String> },
@@ -115,7 +112,6 @@ impl ReportError {
             }
             ReportError::Record(e) => e.hint(),
             ReportError::Io { .. } => None,
-            ReportError::Source(e) => e.hint(),
             ReportError::UnknownMetric { metrics, .. } => {
                 Some(format!("judged metrics of these runs: {}", metrics.join(", ")))
             }
@@ -129,7 +125,6 @@ impl ReportError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ReportError::Io { .. } => crate::exit::EXIT_FAILED,
-            ReportError::Source(crate::record::db::DbError::Io { .. }) => crate::exit::EXIT_FAILED,
             ReportError::Record(e) => e.exit_code(),
             _ => crate::exit::EXIT_USAGE,
         }
