@@ -43,6 +43,35 @@ pub enum Command {
     /// Compare two runs cell by cell: verdicts that know the noise, the
     /// set-up differences on top. Exit 1 when anything regressed.
     Compare(CompareArgs),
+    /// Steps in every cell's history in the results database: open
+    /// regressions (exit 1 while one is open).
+    Regressions(RegressionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegressionsArgs {
+    /// Report steps at runs since then: an age (`7d`, `12h`) or a date
+    /// (`2026-11-01`, RFC 3339); earlier runs still make the baseline.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Smallest step (percent) reported.
+    #[arg(long, default_value_t = 3.0, value_name = "PCT")]
+    pub min_effect: f64,
+    /// Keep only cells with these values of an axis (repeatable).
+    #[arg(long = "only", value_name = "AXIS=VALUES")]
+    pub only: Vec<String>,
+    /// Only these metrics (comma list).
+    #[arg(long, value_delimiter = ',', value_name = "M")]
+    pub metric: Vec<String>,
+    /// Closed regressions and improvements too.
+    #[arg(long)]
+    pub all: bool,
+    /// Print as JSON (`{"format":1,"regressions":[...]}`).
+    #[arg(long)]
+    pub json: bool,
+    /// The results database [default: <root>/results/matrix.db].
+    #[arg(long, value_name = "PATH", env = "MATRIX_DB")]
+    pub db: Option<Utf8PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -133,6 +133,18 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 db: a.db,
             },
         ),
+        Command::Regressions(a) => app::regressions::run(
+            &root,
+            app::regressions::RegressionsRequest {
+                since: a.since,
+                min_effect_pct: a.min_effect,
+                only: a.only,
+                metrics: a.metric,
+                all: a.all,
+                json: a.json,
+                db: a.db,
+            },
+        ),
     }
 }
 

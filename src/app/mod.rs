@@ -12,6 +12,7 @@ pub mod compare;
 pub mod model_info;
 pub mod parse;
 pub mod plan;
+pub mod regressions;
 pub mod run;
 pub mod show;
 pub mod show_config;
