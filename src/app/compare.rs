@@ -133,9 +133,9 @@ pub fn judge(inputs: &[MetricInput], opts: &CompareOptions) -> Vec<Comparison> {
     )
 }
 
-/// The results database of `--db`, or `<root>/results/matrix.db`.
+/// The results database of `--db` / `MATRIX_DB`, or `<root>/results/matrix.db`.
 pub fn db_path(root: &Utf8Path, explicit: Option<&Utf8Path>) -> Utf8PathBuf {
-    explicit.map_or_else(|| root.join("results").join("matrix.db"), Utf8Path::to_owned)
+    super::db_path(&root.join("results"), explicit)
 }
 
 /// A side given as a path needs no database.
