@@ -98,12 +98,26 @@ fn main() {
         let t = Instant::now();
         let o = std::process::Command::new(exe)
             .current_dir(dir.path())
-            .args(["--db", db_path.as_str(), "compare", "base", "new", "--format", "md", "-o"])
+            .args([
+                "--db",
+                db_path.as_str(),
+                "compare",
+                "base",
+                "new",
+                "--format",
+                "md",
+                "-o",
+            ])
             .arg(&out)
             .output()
             .expect("run matrix");
         times.push(t.elapsed().as_secs_f64());
-        assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     times.sort_by(f64::total_cmp);
     let md = std::fs::read_to_string(&out).expect("report");

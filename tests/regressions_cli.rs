@@ -33,9 +33,8 @@ fn history_db(dir: &Path, factor: impl Fn(usize) -> f64) {
 }
 
 fn json(o: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&o.stderr))
-    })
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
 }
 
 #[test]
@@ -111,7 +110,12 @@ fn step_undone_later_is_not_open() {
         .args(["regressions", "--json"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert_eq!(json(&o)["regressions"].as_array().unwrap().len(), 0);
     let o = matrix(t.path())
         .args(["regressions", "--json", "--all"])

@@ -6,11 +6,11 @@ use std::io::IsTerminal;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::Error;
 use crate::record::db::store::Db;
 use crate::record::db::{CellKey, DbError, RunRecord};
 use crate::report::compare::{self, CompareOptions, HistorySource, MetricInput, NoHistory};
 use crate::report::stats::{Comparison, Pair, Thresholds, compare_all};
-use crate::Error;
 
 use super::write_stdout;
 
@@ -53,7 +53,9 @@ pub fn read_side(path: &Utf8Path) -> Result<RunRecord, DbError> {
         path: path.to_owned(),
         line: None,
         reason: "no results in it".into(),
-        hint: Some("give a matrix CSV, a run folder, a folder of CSVs or an SGLang result file".into()),
+        hint: Some(
+            "give a matrix CSV, a run folder, a folder of CSVs or an SGLang result file".into(),
+        ),
     })?;
     for r in it {
         first.cells.extend(r.cells);
@@ -171,9 +173,9 @@ pub fn run(root: &Utf8Path, a: CompareRequest) -> Result<i32, Error> {
     )?;
     let text = match a.format {
         Format::Term => {
-            let color = a.color.unwrap_or_else(|| {
-                a.output.is_none() && std::io::stdout().is_terminal()
-            });
+            let color = a
+                .color
+                .unwrap_or_else(|| a.output.is_none() && std::io::stdout().is_terminal());
             compare::render_term(&report, color)
         }
         Format::Md => compare::render_md(&report),

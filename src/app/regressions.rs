@@ -5,8 +5,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::Error;
 use crate::record::db::store::Db;
-use crate::report::compare::parse_only;
 use crate::report::ReportError;
+use crate::report::compare::parse_only;
 use crate::report::regressions::{self, open_count};
 use crate::report::stats::{ChangePointOptions, Verdict};
 

@@ -70,7 +70,10 @@ pub enum ReportError {
     BadSince { since: String },
     /// `matrix compare --metric` names a metric neither run has.
     #[error("--metric `{metric}`: no judged metric of that name in either run")]
-    UnknownMetric { metric: String, metrics: Vec<String> },
+    UnknownMetric {
+        metric: String,
+        metrics: Vec<String>,
+    },
     /// `matrix compare --only` on a column that is no axis of either run.
     #[error("--only `{axis}`: not an axis of either run")]
     CompareUnknownAxis { axis: String, axes: Vec<String> },
@@ -116,11 +119,13 @@ impl ReportError {
             ReportError::Record(e) => e.hint(),
             ReportError::Io { .. } => None,
             ReportError::BadSince { .. } => Some(
-                "give an age (`7d`, `12h`, `30m`), a date (`2026-11-01`) or an RFC 3339 time".into(),
+                "give an age (`7d`, `12h`, `30m`), a date (`2026-11-01`) or an RFC 3339 time"
+                    .into(),
             ),
-            ReportError::UnknownMetric { metrics, .. } => {
-                Some(format!("judged metrics of these runs: {}", metrics.join(", ")))
-            }
+            ReportError::UnknownMetric { metrics, .. } => Some(format!(
+                "judged metrics of these runs: {}",
+                metrics.join(", ")
+            )),
             ReportError::CompareUnknownAxis { axes, .. } => {
                 Some(format!("axes of these runs: {}", axes.join(", ")))
             }

@@ -34,7 +34,9 @@ pub struct Regression {
 /// The time `--since` means: `7d` / `12h` / `30m` back from `now`, a date
 /// (`2026-11-01`, midnight UTC) or an RFC 3339 time.
 pub fn parse_since(s: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, ReportError> {
-    let bad = || ReportError::BadSince { since: s.to_string() };
+    let bad = || ReportError::BadSince {
+        since: s.to_string(),
+    };
     if let Some(unit) = s.chars().last().filter(|c| matches!(c, 'd' | 'h' | 'm')) {
         if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
             let secs = match unit {
@@ -130,7 +132,9 @@ pub fn open_count(items: &[Regression]) -> usize {
 /// The terminal listing: every item given (the caller filters `--all`).
 pub fn render_term(items: &[Regression], series: usize, since: Option<&str>) -> String {
     let mut out = String::new();
-    let head = ["state", "metric", "cell", "run", "date", "before", "after", "change"];
+    let head = [
+        "state", "metric", "cell", "run", "date", "before", "after", "change",
+    ];
     let rows: Vec<[String; 8]> = items
         .iter()
         .map(|r| {
