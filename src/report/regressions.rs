@@ -194,3 +194,20 @@ pub fn render_json(items: &[Regression]) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_forms() {
+        let now: jiff::Timestamp = "2026-11-10T00:00:00Z".parse().unwrap();
+        let day: jiff::Timestamp = "2026-11-03T00:00:00Z".parse().unwrap();
+        assert_eq!(parse_since("7d", now).unwrap(), day);
+        assert_eq!(parse_since("168h", now).unwrap(), day);
+        assert_eq!(parse_since("2026-11-03", now).unwrap(), day);
+        assert_eq!(parse_since("2026-11-03T00:00:00Z", now).unwrap(), day);
+        assert!(parse_since("last week", now).is_err());
+        assert!(parse_since("-3d", now).is_err());
+    }
+}
