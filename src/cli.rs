@@ -53,6 +53,12 @@ pub enum Command {
     /// Manage the results database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Compare two runs cell by cell: verdicts that know the noise, the
+    /// set-up differences on top. Exit 1 when anything regressed.
+    Compare(CompareArgs),
+    /// Steps in every cell's history in the results database: open
+    /// regressions (exit 1 while one is open).
+    Regressions(RegressionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +86,68 @@ pub enum DbCommand {
     },
     /// Print the database's path.
     Path,
+}
+
+#[derive(Debug, Args)]
+pub struct RegressionsArgs {
+    /// Report steps at runs since then: an age (`7d`, `12h`) or a date
+    /// (`2026-11-01`, RFC 3339); earlier runs still make the baseline.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Smallest step (percent) reported.
+    #[arg(long, default_value_t = 3.0, value_name = "PCT")]
+    pub min_effect: f64,
+    /// Keep only cells with these values of an axis (repeatable).
+    #[arg(long = "only", value_name = "AXIS=VALUES")]
+    pub only: Vec<String>,
+    /// Only these metrics (comma list).
+    #[arg(long, value_delimiter = ',', value_name = "M")]
+    pub metric: Vec<String>,
+    /// Closed regressions and improvements too.
+    #[arg(long)]
+    pub all: bool,
+    /// Print as JSON (`{"format":1,"regressions":[...]}`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The base run: a run id (or unique start), `latest`, `latest~N`, or a
+    /// path (a folder of CSVs, a run folder, a CSV).
+    #[arg(value_name = "BASE")]
+    pub base: String,
+    /// The new run, in the same forms as BASE.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Smallest change (percent) reported as a regression or improvement.
+    #[arg(long, default_value_t = 3.0, value_name = "PCT")]
+    pub min_effect: f64,
+    /// False discovery rate of the verdicts (Benjamini-Hochberg).
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Only these metrics (comma list).
+    #[arg(long, value_delimiter = ',', value_name = "M")]
+    pub metric: Vec<String>,
+    /// Keep only cells with these values of an axis (repeatable), e.g.
+    /// `--only bsz=1,64`.
+    #[arg(long = "only", value_name = "AXIS=VALUES")]
+    pub only: Vec<String>,
+    /// Output format.
+    #[arg(long, default_value = "term", value_parser = ["term", "md", "html", "json"])]
+    pub format: String,
+    /// Same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the report to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<Utf8PathBuf>,
+    /// Seed of any resampling (results are reproducible).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Colour the terminal table: auto (on a TTY), always, never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }
 
 /// Layer choices shared by `plan`, `run` and `show-config`. Each accepts a

@@ -110,7 +110,10 @@ fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Db(cli::DbCommand::Rebuild { results }) => {
             let results = results.unwrap_or_else(|| root.join("results"));
-            app::db::rebuild(&app::db_path(&root.join("results"), db.as_deref()), &results)
+            app::db::rebuild(
+                &app::db_path(&root.join("results"), db.as_deref()),
+                &results,
+            )
         }
         Command::Db(cli::DbCommand::Path) => {
             app::db::path(&app::db_path(&root.join("results"), db.as_deref()))
@@ -122,6 +125,43 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 cell: a.cell,
                 only: a.only,
                 results: a.results,
+            },
+        ),
+        Command::Compare(a) => app::compare::run(
+            &root,
+            app::compare::CompareRequest {
+                base: a.base,
+                new: a.new,
+                min_effect_pct: a.min_effect,
+                alpha: a.alpha,
+                metrics: a.metric,
+                only: a.only,
+                format: match (a.json, a.format.as_str()) {
+                    (true, _) | (_, "json") => app::compare::Format::Json,
+                    (_, "md") => app::compare::Format::Md,
+                    (_, "html") => app::compare::Format::Html,
+                    _ => app::compare::Format::Term,
+                },
+                output: a.output,
+                seed: a.seed,
+                color: match a.color.as_str() {
+                    "always" => Some(true),
+                    "never" => Some(false),
+                    _ => None,
+                },
+                db: db.clone(),
+            },
+        ),
+        Command::Regressions(a) => app::regressions::run(
+            &root,
+            app::regressions::RegressionsRequest {
+                since: a.since,
+                min_effect_pct: a.min_effect,
+                only: a.only,
+                metrics: a.metric,
+                all: a.all,
+                json: a.json,
+                db: db.clone(),
             },
         ),
     }

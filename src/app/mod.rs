@@ -8,11 +8,13 @@
 //! into a [`PlanInput`], and writing to stdout / stderr.
 
 pub mod bench;
+pub mod compare;
 pub mod db;
 pub mod ingest;
 pub mod model_info;
 pub mod parse;
 pub mod plan;
+pub mod regressions;
 pub mod run;
 pub mod runs;
 pub mod show;
