@@ -31,6 +31,8 @@ pub enum Error {
     Record(#[from] crate::record::RecordError),
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    #[error(transparent)]
+    Db(#[from] crate::record::db::DbError),
     #[error("{context}")]
     Io {
         context: String,
@@ -53,6 +55,7 @@ impl Error {
             Error::Parse(e) => e.hint(),
             Error::Record(e) => e.hint(),
             Error::Report(e) => e.hint(),
+            Error::Db(e) => e.hint(),
             Error::Io { .. } => None,
         }
     }
@@ -66,6 +69,7 @@ impl Error {
             Error::Parse(e) => e.exit_code(),
             Error::Record(e) => e.exit_code(),
             Error::Report(e) => e.exit_code(),
+            Error::Db(e) => e.exit_code(),
             Error::Io { .. } => EXIT_FAILED,
             _ => EXIT_USAGE,
         }

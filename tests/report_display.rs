@@ -209,6 +209,7 @@ impl Builder {
             duration_of,
             log: Some(format!("{group}/{cell}.log")),
             row: full,
+            samples: Vec::new(),
         }));
     }
 

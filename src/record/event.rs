@@ -143,6 +143,12 @@ pub struct CellFinished {
     pub log: Option<String>,
     /// The CSV row exactly as written: column → text ("" for empty).
     pub row: IndexMap<String, String>,
+    /// Every repeat's measured values, in the order they ran: metric (CSV
+    /// column) → value. The row records the selected repeat; an ok cell
+    /// without repeats has one sample, a cell that failed none (then the
+    /// field is left out of the JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<IndexMap<String, f64>>,
 }
 
 /// Something the user should know, shown even with `--quiet`.

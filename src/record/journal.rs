@@ -8,7 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use indexmap::IndexSet;
+use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
 
 use super::RecordError;
@@ -29,6 +29,12 @@ pub struct JournalEntry {
     #[serde(default)]
     pub duration_s: Option<f64>,
     pub row: CsvRow,
+    /// Every repeat's measured values (metric → value), in the order they
+    /// ran, so the results database can be rebuilt from a run folder with
+    /// its spread; absent in journals written before it (then the row's
+    /// values are the only sample).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<IndexMap<String, f64>>,
 }
 
 impl JournalEntry {
@@ -44,6 +50,7 @@ impl JournalEntry {
             started_at: row.get("started_at").map(String::from),
             duration_s: row.get("duration_s").and_then(|d| d.parse().ok()),
             row: row.clone(),
+            samples: Vec::new(),
         }
     }
 }

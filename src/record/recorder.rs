@@ -217,8 +217,19 @@ impl Recorder {
     /// server did not start) names the group's `server.log` instead, and a
     /// cell with neither gets an empty `log`.
     pub fn finish_cell(&mut self, row: &CsvRow) -> Result<(), RecordError> {
+        self.finish_cell_sampled(row, Vec::new())
+    }
+
+    /// [`finish_cell`](Self::finish_cell) with every repeat's measured
+    /// values, kept in the journal line (the CSV records the selected one).
+    pub fn finish_cell_sampled(
+        &mut self,
+        row: &CsvRow,
+        samples: Vec<IndexMap<String, f64>>,
+    ) -> Result<(), RecordError> {
         let row = &self.existing_log(row);
-        let entry = JournalEntry::from_row(row);
+        let mut entry = JournalEntry::from_row(row);
+        entry.samples = samples;
         if self.done.contains_key(&entry.cell_id) {
             return Err(RecordError::AlreadyDone {
                 cell_id: entry.cell_id,
@@ -294,7 +305,7 @@ impl super::event::Consumer for Recorder {
                 for (k, v) in &f.row {
                     row.set(k, v);
                 }
-                self.finish_cell(&row)?;
+                self.finish_cell_sampled(&row, f.samples.clone())?;
             }
             Event::GroupStopped(_) | Event::RunFinished(_) if self.script_dirty => {
                 self.write_script()?;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
+use indexmap::IndexMap;
 
 use crate::Error;
 use crate::config::engine::Exec;
@@ -217,6 +218,9 @@ impl Ctx<'_> {
     /// `cell_finished`, whose row the recorder writes (CSV row then journal
     /// line, both synced) before any other consumer sees it. `at` is the
     /// CSV's `started_at`.
+    /// An ok cell's one sample is the numeric metric columns of its row;
+    /// other cells have none. A cell with repeats:
+    /// [`finish_sampled`](Self::finish_sampled).
     #[allow(clippy::too_many_arguments)]
     pub fn finish(
         &mut self,
@@ -228,9 +232,56 @@ impl Ctx<'_> {
         took: Took,
         fill: impl FnOnce(&mut CsvRow),
     ) -> Result<(), Error> {
+        self.finish_with(group, cell, status, error, at, took, None, fill)
+    }
+
+    /// [`finish`](Self::finish) with every repeat's measured values
+    /// (metric → value, in the order the repeats ran; see [`sample_of`]),
+    /// kept in the event and the journal. The CSV row (`fill`) records the
+    /// selected repeat as before. Samples of a cell that is not ok are
+    /// dropped.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_sampled(
+        &mut self,
+        group: &Group,
+        cell: &PlanCell,
+        status: Status,
+        error: Option<String>,
+        at: Stamp,
+        took: Took,
+        samples: Vec<IndexMap<String, f64>>,
+        fill: impl FnOnce(&mut CsvRow),
+    ) -> Result<(), Error> {
+        self.finish_with(group, cell, status, error, at, took, Some(samples), fill)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_with(
+        &mut self,
+        group: &Group,
+        cell: &PlanCell,
+        status: Status,
+        error: Option<String>,
+        at: Stamp,
+        took: Took,
+        samples: Option<Vec<IndexMap<String, f64>>>,
+        fill: impl FnOnce(&mut CsvRow),
+    ) -> Result<(), Error> {
         self.cell_started(group, cell)?;
         let mut row = CsvRow::for_cell(&self.run_id, group, cell, &self.schema);
         fill(&mut row);
+        let samples = match (status, samples) {
+            (Status::Ok, Some(s)) => s,
+            (Status::Ok, None) => {
+                let one = sample_of(&row);
+                if one.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![one]
+                }
+            }
+            _ => Vec::new(),
+        };
         self.planned_columns(group, cell, &mut row);
         let (csv_s, event_s, of) = match took {
             Took::Since(t) => {
@@ -275,6 +326,7 @@ impl Ctx<'_> {
             duration_of: of,
             log,
             row,
+            samples,
         }))
     }
 
@@ -319,6 +371,20 @@ impl Ctx<'_> {
         let now = self.now();
         self.counts.busy += now.since(t);
     }
+}
+
+/// One repeat's measured values: the numeric, finite metric columns
+/// ([`is_metric`](crate::record::db::model::is_metric)) of a row filled
+/// from it.
+pub fn sample_of(row: &CsvRow) -> IndexMap<String, f64> {
+    row.values()
+        .iter()
+        .filter(|(k, _)| crate::record::db::model::is_metric(k))
+        .filter_map(|(k, v)| {
+            let x: f64 = v.parse().ok()?;
+            x.is_finite().then(|| (k.clone(), x))
+        })
+        .collect()
 }
 
 fn round3(x: f64) -> f64 {

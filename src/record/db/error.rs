@@ -2,6 +2,10 @@
 
 use camino::Utf8PathBuf;
 
+/// How to recreate a database from the CSVs and run folders.
+pub const REBUILD_HINT: &str =
+    "move it aside; `matrix db rebuild` recreates it from the CSVs and run folders";
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("{context}")]
@@ -18,6 +22,34 @@ pub enum DbError {
         reason: String,
         hint: Option<String>,
     },
+    /// SQLite failed on a database that opened fine (disk full, locked past
+    /// the busy timeout).
+    #[error("results database {path}: {context}: {source}")]
+    Sqlite {
+        path: Utf8PathBuf,
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Not a SQLite database, or a damaged one.
+    #[error("results database {path} is not readable: {reason}")]
+    Corrupt { path: Utf8PathBuf, reason: String },
+    /// Written by a newer matrix.
+    #[error(
+        "results database {path} has schema version {found}; this matrix knows up to {supported}"
+    )]
+    NewerSchema {
+        path: Utf8PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("no results database at {path}")]
+    Missing { path: Utf8PathBuf },
+    #[error("no run `{selector}` in the results database")]
+    UnknownRun { selector: String, hint: String },
+    /// A value given on the command line that cannot be read.
+    #[error("{what}")]
+    Invalid { what: String, hint: String },
 }
 
 impl DbError {
@@ -42,6 +74,29 @@ impl DbError {
         match self {
             DbError::BadSource { hint, .. } => hint.clone(),
             DbError::Io { .. } => None,
+            DbError::Sqlite { .. } => Some(
+                "another process may hold the database locked; retry, or `matrix db rebuild`"
+                    .into(),
+            ),
+            DbError::Corrupt { .. } => Some(REBUILD_HINT.into()),
+            DbError::NewerSchema { .. } => Some(
+                "use the newer matrix that wrote it, or point --db / MATRIX_DB at another file"
+                    .into(),
+            ),
+            DbError::Missing { .. } => Some(
+                "run `matrix run` or `matrix ingest PATH...` first, or point --db / MATRIX_DB at the database"
+                    .into(),
+            ),
+            DbError::UnknownRun { hint, .. } | DbError::Invalid { hint, .. } => Some(hint.clone()),
+        }
+    }
+
+    /// 2 for bad input (a bad source, a corrupt / newer / missing
+    /// database, an unknown run); 1 for I/O and SQLite failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DbError::Io { .. } | DbError::Sqlite { .. } => 1,
+            _ => 2,
         }
     }
 }

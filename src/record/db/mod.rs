@@ -3,8 +3,12 @@
 
 pub mod csv_run;
 mod error;
+pub mod folder;
 pub mod foreign;
 pub mod model;
+pub mod schema;
+pub mod store;
 
-pub use error::DbError;
+pub use error::{DbError, REBUILD_HINT};
 pub use model::{Better, CellKey, CellRecord, RunRecord, RunSummary, Series, SeriesPoint};
+pub use store::{Db, Ingested};

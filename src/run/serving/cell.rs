@@ -8,10 +8,11 @@ use crate::exec::{CmdOutcome, Job, Server, Spec, Stamp};
 use crate::parse::Failure;
 use crate::parse::serving::parse_output_file;
 use crate::plan::{AdminCall, Group, PlanCell};
+use crate::record::csv::CsvRow;
 use crate::record::event::{Event, RequestProgress};
 use crate::record::{Status, Utilisation, fill_latency, fill_serving};
 
-use super::super::context::{Ctx, Took, cell_timeout, note_in_log};
+use super::super::context::{Ctx, Took, cell_timeout, note_in_log, sample_of};
 use super::super::files::{read_bytes_from, read_from, size_of};
 use super::select::select;
 use super::server::healthy;
@@ -146,9 +147,24 @@ pub(super) fn run_cell(
         Err(e) => return parse_failed(ctx, group, cell, e.to_string(), started),
     };
     let chosen = select(&runs, cell);
-    ctx.finish(group, cell, Status::Ok, None, started, took, |row| {
-        fill_serving(row, &chosen)
-    })?;
+    let samples = runs
+        .iter()
+        .map(|r| {
+            let mut scratch = CsvRow::new();
+            fill_serving(&mut scratch, r);
+            sample_of(&scratch)
+        })
+        .collect();
+    ctx.finish_sampled(
+        group,
+        cell,
+        Status::Ok,
+        None,
+        started,
+        took,
+        samples,
+        |row| fill_serving(row, &chosen),
+    )?;
     Ok(CellEnd::Next)
 }
 
@@ -197,13 +213,29 @@ fn record_batch(
         }
         Err(e) => return parse_failed(ctx, group, cell, e.to_string(), started),
     };
+    // Every repeat, in the order it ran, before sorting for the choice.
+    let samples = runs
+        .iter()
+        .map(|r| {
+            let mut scratch = CsvRow::new();
+            fill_latency(&mut scratch, r, util);
+            sample_of(&scratch)
+        })
+        .collect();
     runs.sort_by(|a, b| a.total_latency.total_cmp(&b.total_latency));
     let median = cell.workload.get("select").and_then(|v| v.as_str()) == Some("median");
     let chosen = runs[if median { runs.len() / 2 } else { 0 }].clone();
     let took = Took::Since(started);
-    ctx.finish(group, cell, Status::Ok, None, started, took, |row| {
-        fill_latency(row, &chosen, util)
-    })?;
+    ctx.finish_sampled(
+        group,
+        cell,
+        Status::Ok,
+        None,
+        started,
+        took,
+        samples,
+        |row| fill_latency(row, &chosen, util),
+    )?;
     Ok(CellEnd::Next)
 }
 
