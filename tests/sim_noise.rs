@@ -202,6 +202,15 @@ fn latency_repeats_run_every_repeat_and_record_the_best() {
             "{e} is one of the repeats {totals:?}"
         );
     }
+    // The journal keeps every repeat as a sample (the database's spread).
+    let journal = p.journal(&id);
+    let finished: Vec<&Value> = journal.iter().filter(|j| j["status"] == "ok").collect();
+    assert_eq!(finished.len(), 24);
+    for j in finished {
+        let samples = j["samples"].as_array().expect("samples");
+        assert_eq!(samples.len(), 3, "{j}");
+        assert!(samples.iter().all(|s| s["e2e_latency_s"].is_f64()), "{j}");
+    }
     // `select: median` records another repeat for some cell.
     let med = run(
         &p,

@@ -179,7 +179,14 @@ fn finish_sampled(
     samples: Vec<IndexMap<String, f64>>,
     fill: impl FnOnce(&mut CsvRow),
 ) -> Result<(), Error> {
-    // Until `Ctx::finish_sampled` lands (branch db): the samples are dropped.
-    let _ = samples;
-    ctx.finish(group, cell, Status::Ok, None, first.started, took, fill)
+    ctx.finish_sampled(
+        group,
+        cell,
+        Status::Ok,
+        None,
+        first.started,
+        took,
+        samples,
+        fill,
+    )
 }
