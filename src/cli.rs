@@ -40,6 +40,51 @@ pub enum Command {
     /// Turn SGLang result files or logs made outside matrix into the CSV rows
     /// `matrix run` writes.
     Parse(ParseArgs),
+    /// Compare two runs cell by cell: verdicts that know the noise, the
+    /// set-up differences on top. Exit 1 when anything regressed.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The base run: a run id (or unique start), `latest`, `latest~N`, or a
+    /// path (a folder of CSVs, a run folder, a CSV).
+    #[arg(value_name = "BASE")]
+    pub base: String,
+    /// The new run, in the same forms as BASE.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Smallest change (percent) reported as a regression or improvement.
+    #[arg(long, default_value_t = 3.0, value_name = "PCT")]
+    pub min_effect: f64,
+    /// False discovery rate of the verdicts (Benjamini-Hochberg).
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Only these metrics (comma list).
+    #[arg(long, value_delimiter = ',', value_name = "M")]
+    pub metric: Vec<String>,
+    /// Keep only cells with these values of an axis (repeatable), e.g.
+    /// `--only bsz=1,64`.
+    #[arg(long = "only", value_name = "AXIS=VALUES")]
+    pub only: Vec<String>,
+    /// Output format.
+    #[arg(long, default_value = "term", value_parser = ["term", "md", "html", "json"])]
+    pub format: String,
+    /// Same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the report to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<Utf8PathBuf>,
+    /// Seed of any resampling (results are reproducible).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Colour the terminal table: auto (on a TTY), always, never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+    /// The results database [default: <root>/results/matrix.db].
+    #[arg(long, value_name = "PATH", env = "MATRIX_DB")]
+    pub db: Option<Utf8PathBuf>,
 }
 
 /// Layer choices shared by `plan`, `run` and `show-config`. Each accepts a

@@ -108,6 +108,31 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 results: a.results,
             },
         ),
+        Command::Compare(a) => app::compare::run(
+            &root,
+            app::compare::CompareRequest {
+                base: a.base,
+                new: a.new,
+                min_effect_pct: a.min_effect,
+                alpha: a.alpha,
+                metrics: a.metric,
+                only: a.only,
+                format: match (a.json, a.format.as_str()) {
+                    (true, _) | (_, "json") => app::compare::Format::Json,
+                    (_, "md") => app::compare::Format::Md,
+                    (_, "html") => app::compare::Format::Html,
+                    _ => app::compare::Format::Term,
+                },
+                output: a.output,
+                seed: a.seed,
+                color: match a.color.as_str() {
+                    "always" => Some(true),
+                    "never" => Some(false),
+                    _ => None,
+                },
+                db: a.db,
+            },
+        ),
     }
 }
 

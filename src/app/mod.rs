@@ -8,6 +8,7 @@
 //! into a [`PlanInput`], and writing to stdout / stderr.
 
 pub mod bench;
+pub mod compare;
 pub mod model_info;
 pub mod parse;
 pub mod plan;

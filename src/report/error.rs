@@ -65,6 +65,12 @@ pub enum ReportError {
     },
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),
+    /// `matrix compare --metric` names a metric neither run has.
+    #[error("--metric `{metric}`: no judged metric of that name in either run")]
+    UnknownMetric { metric: String, metrics: Vec<String> },
+    /// `matrix compare --only` on a column that is no axis of either run.
+    #[error("--only `{axis}`: not an axis of either run")]
+    CompareUnknownAxis { axis: String, axes: Vec<String> },
 }
 
 impl ReportError {
@@ -106,6 +112,12 @@ impl ReportError {
             }
             ReportError::Record(e) => e.hint(),
             ReportError::Io { .. } => None,
+            ReportError::UnknownMetric { metrics, .. } => {
+                Some(format!("judged metrics of these runs: {}", metrics.join(", ")))
+            }
+            ReportError::CompareUnknownAxis { axes, .. } => {
+                Some(format!("axes of these runs: {}", axes.join(", ")))
+            }
         }
     }
 
@@ -118,7 +130,7 @@ impl ReportError {
         }
     }
 
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         ReportError::Io {
             context: context.into(),
             source,

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 pub mod bench;
 pub mod exec;
 pub mod project;
+pub mod results;
 pub mod run;
 pub mod sim;
 

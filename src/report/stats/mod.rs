@@ -6,6 +6,23 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::record::db::Better;
 
+mod bh;
+mod changepoint;
+mod history;
+mod moderate;
+mod repeats;
+pub mod synthetic;
+
+pub use bh::benjamini_hochberg;
+pub use changepoint::{Step, change_points, steps};
+pub use repeats::{Pair, Thresholds, compare_all};
+
+/// Fewest earlier runs a cell's history needs before one sample per side can
+/// be judged against it.
+pub const MIN_HISTORY: usize = 5;
+/// Fewest repeats per side for the repeats test.
+pub const MIN_REPEATS: usize = 3;
+
 /// The outcome of comparing one metric of one cell between two runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,12 +38,14 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// Repeats on both sides: Mann-Whitney U for significance
-    /// (Benjamini-Hochberg across the report) and a bootstrap CI of the
-    /// ratio of medians for the size.
+    /// Repeats on both sides (≥ 3 each): a t-test on log values whose
+    /// variance is moderated across the cells of the same metric (limma-style
+    /// empirical Bayes), Benjamini-Hochberg across the report, the size judged
+    /// on the ratio of geometric means with its t-interval.
     Repeats,
-    /// One sample per side: the change measured against the cell's own
-    /// run-to-run noise in its history (earlier runs in the database).
+    /// One sample per side (or too few repeats): the change measured against
+    /// the cell's own run-to-run noise in its history (earlier runs in the
+    /// database): robust σ of successive log differences, a t on k−1 df.
     History,
     /// Neither repeats nor enough history: a change is reported, no verdict.
     None,
@@ -80,4 +99,17 @@ pub struct ChangePointOptions {
     pub min_segment: usize,
     /// Seed of any resampling (results are reproducible).
     pub seed: u64,
+}
+
+impl Default for ChangePointOptions {
+    /// 3 % minimum step, α = 0.01 per accepted step (Bonferroni over the
+    /// split positions tried), 3 points per segment, seed 0.
+    fn default() -> Self {
+        ChangePointOptions {
+            min_effect_pct: 3.0,
+            alpha: 0.01,
+            min_segment: 3,
+            seed: 0,
+        }
+    }
 }
