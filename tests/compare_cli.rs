@@ -10,7 +10,9 @@ use support::results::{at, cells, ingest, record, write_csv};
 
 fn matrix(dir: &Path) -> Command {
     let mut c = Command::new(support::bin());
-    c.current_dir(dir).env_remove("MATRIX_DB").env("NO_COLOR", "1");
+    c.current_dir(dir)
+        .env_remove("MATRIX_DB")
+        .env("NO_COLOR", "1");
     c
 }
 
@@ -243,7 +245,13 @@ fn only_and_metric_filter() {
     planted_db(t.path());
     let o = matrix(t.path())
         .args([
-            "compare", "run-a", "run-b", "--json", "--only", "bsz=1,5", "--metric",
+            "compare",
+            "run-a",
+            "run-b",
+            "--json",
+            "--only",
+            "bsz=1,5",
+            "--metric",
             "output_throughput",
         ])
         .output()

@@ -6,11 +6,11 @@ use std::io::IsTerminal;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::Error;
 use crate::record::db::store::Db;
 use crate::record::db::{CellKey, DbError, RunRecord};
 use crate::report::compare::{self, CompareOptions, HistorySource, MetricInput, NoHistory};
 use crate::report::stats::{Comparison, Pair, Thresholds, compare_all};
-use crate::Error;
 
 use super::write_stdout;
 
@@ -135,7 +135,10 @@ pub fn judge(inputs: &[MetricInput], opts: &CompareOptions) -> Vec<Comparison> {
 
 /// The results database of `--db`, or `<root>/results/matrix.db`.
 pub fn db_path(root: &Utf8Path, explicit: Option<&Utf8Path>) -> Utf8PathBuf {
-    explicit.map_or_else(|| root.join("results").join("matrix.db"), Utf8Path::to_owned)
+    explicit.map_or_else(
+        || root.join("results").join("matrix.db"),
+        Utf8Path::to_owned,
+    )
 }
 
 /// A side given as a path needs no database.
@@ -218,9 +221,9 @@ pub fn run(root: &Utf8Path, a: CompareRequest) -> Result<i32, Error> {
     )?;
     let text = match a.format {
         Format::Term => {
-            let color = a.color.unwrap_or_else(|| {
-                a.output.is_none() && std::io::stdout().is_terminal()
-            });
+            let color = a
+                .color
+                .unwrap_or_else(|| a.output.is_none() && std::io::stdout().is_terminal());
             compare::render_term(&report, color)
         }
         Format::Md => compare::render_md(&report),

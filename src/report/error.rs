@@ -67,7 +67,10 @@ pub enum ReportError {
     Record(#[from] crate::record::RecordError),
     /// `matrix compare --metric` names a metric neither run has.
     #[error("--metric `{metric}`: no judged metric of that name in either run")]
-    UnknownMetric { metric: String, metrics: Vec<String> },
+    UnknownMetric {
+        metric: String,
+        metrics: Vec<String>,
+    },
     /// `matrix compare --only` on a column that is no axis of either run.
     #[error("--only `{axis}`: not an axis of either run")]
     CompareUnknownAxis { axis: String, axes: Vec<String> },
@@ -112,9 +115,10 @@ impl ReportError {
             }
             ReportError::Record(e) => e.hint(),
             ReportError::Io { .. } => None,
-            ReportError::UnknownMetric { metrics, .. } => {
-                Some(format!("judged metrics of these runs: {}", metrics.join(", ")))
-            }
+            ReportError::UnknownMetric { metrics, .. } => Some(format!(
+                "judged metrics of these runs: {}",
+                metrics.join(", ")
+            )),
             ReportError::CompareUnknownAxis { axes, .. } => {
                 Some(format!("axes of these runs: {}", axes.join(", ")))
             }

@@ -34,9 +34,9 @@ pub type OnlyFilter = Vec<(String, Vec<String>)>;
 pub fn parse_only(args: &[String]) -> Result<OnlyFilter, ReportError> {
     let mut out: OnlyFilter = Vec::new();
     for arg in args {
-        let (axis, values) = arg.split_once('=').ok_or_else(|| ReportError::OnlySyntax {
-            arg: arg.clone(),
-        })?;
+        let (axis, values) = arg
+            .split_once('=')
+            .ok_or_else(|| ReportError::OnlySyntax { arg: arg.clone() })?;
         let axis = axis.trim();
         let values: Vec<String> = values
             .split(',')

@@ -103,7 +103,12 @@ pub fn manifest_diffs(base: &RunRecord, new: &RunRecord) -> Vec<ManifestDiff> {
         new.engine_version.clone(),
     );
     push(&mut out, "image", base.image.clone(), new.image.clone());
-    push(&mut out, "git sha", base.git_sha.clone(), new.git_sha.clone());
+    push(
+        &mut out,
+        "git sha",
+        base.git_sha.clone(),
+        new.git_sha.clone(),
+    );
     push(&mut out, "host", base.host.clone(), new.host.clone());
     push(&mut out, "gpu", base.gpu.clone(), new.gpu.clone());
     push(

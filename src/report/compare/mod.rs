@@ -10,7 +10,7 @@ pub mod render_json;
 pub mod render_md;
 pub mod render_term;
 
-pub use build::{build, parse_only, MetricInput, OnlyFilter};
+pub use build::{MetricInput, OnlyFilter, build, parse_only};
 pub use model::{CompareOptions, CompareReport, HistorySource, ManifestDiff, NoHistory, Row, Side};
 pub use render_html::render_html;
 pub use render_json::render_json;

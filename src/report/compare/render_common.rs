@@ -58,12 +58,7 @@ pub fn side_text(v: &Option<String>) -> &str {
 }
 
 pub fn diff_line(d: &ManifestDiff) -> String {
-    format!(
-        "{}: {} → {}",
-        d.what,
-        side_text(&d.base),
-        side_text(&d.new)
-    )
+    format!("{}: {} → {}", d.what, side_text(&d.base), side_text(&d.new))
 }
 
 /// `2 regressions, 1 improvement, 3 inconclusive, 40 unchanged`.
@@ -74,7 +69,11 @@ pub fn summary(r: &CompareReport) -> String {
         n(Verdict::Regression),
         if n(Verdict::Regression) == 1 { "" } else { "s" },
         n(Verdict::Improvement),
-        if n(Verdict::Improvement) == 1 { "" } else { "s" },
+        if n(Verdict::Improvement) == 1 {
+            ""
+        } else {
+            "s"
+        },
         n(Verdict::Inconclusive),
         n(Verdict::Unchanged),
     )

@@ -6,7 +6,6 @@ use std::fmt::Write;
 use crate::report::compare::model::CompareReport;
 use crate::report::compare::render_common::*;
 
-
 /// Escape text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -120,6 +119,10 @@ pub fn render_html(r: &CompareReport) -> String {
             let _ = writeln!(out, "</ul>");
         }
     }
-    let _ = writeln!(out, "<footer>{}</footer>\n</body>\n</html>", esc(&footer(r)));
+    let _ = writeln!(
+        out,
+        "<footer>{}</footer>\n</body>\n</html>",
+        esc(&footer(r))
+    );
     out
 }

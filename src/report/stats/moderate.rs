@@ -14,7 +14,10 @@ pub struct Prior {
 }
 
 impl Prior {
-    pub const NONE: Prior = Prior { s0_sq: 0.0, d0: 0.0 };
+    pub const NONE: Prior = Prior {
+        s0_sq: 0.0,
+        d0: 0.0,
+    };
 
     /// Moderated variance of one cell.
     pub fn moderate(&self, s_sq: f64, d: f64) -> f64 {

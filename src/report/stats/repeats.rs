@@ -109,7 +109,10 @@ pub fn compare_all(pairs: &[Pair], t: &Thresholds) -> Vec<Comparison> {
     for (pair, prep) in pairs.iter().zip(&prepared) {
         if has_repeats(prep) {
             let l = prep.logs.as_ref().expect("checked");
-            fam_vars.entry(&pair.family).or_default().push((l.s_sq, l.d));
+            fam_vars
+                .entry(&pair.family)
+                .or_default()
+                .push((l.s_sq, l.d));
         }
     }
     let priors: HashMap<&str, Prior> = fam_vars

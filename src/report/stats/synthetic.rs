@@ -99,6 +99,9 @@ mod tests {
         let cv = sd / m;
         // 20 000 samples: the CV's standard error is ~0.0001
         assert!((cv - 0.02).abs() < 0.0008, "{cv}");
-        assert_eq!(Noise::new(7, 0.02).sample(1.0), Noise::new(7, 0.02).sample(1.0));
+        assert_eq!(
+            Noise::new(7, 0.02).sample(1.0),
+            Noise::new(7, 0.02).sample(1.0)
+        );
     }
 }
