@@ -297,3 +297,53 @@ fn history_step_found_once_at_run_twelve() {
         "no step elsewhere: {v:#}"
     );
 }
+
+/// The false-positive and power figures of docs/PERFORMANCE.md over
+/// `STAT_SEEDS` seed pairs (default 100): run by scripts/stat-figures.sh.
+#[test]
+#[ignore = "minutes long: scripts/stat-figures.sh runs it"]
+fn figures_over_seeds() {
+    let n: u64 = std::env::var("STAT_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let p = project();
+    let tp1 = p.path().join("conf/deploy/tp1.yaml");
+    let plain = std::fs::read_to_string(&tp1).unwrap();
+    let (mut aa_flag, mut aa_cells, mut aa_runs_flagged) = (0, 0, 0);
+    let (mut found, mut slowed, mut other_flag, mut others) = (0, 0, 0, 0);
+    let mut order = 0;
+    for s in 0..n {
+        let (sa, sb) = (1000 + 2 * s, 1001 + 2 * s);
+        let a = run(&p, &format!("a{s}"), &noisy(sa));
+        let b = run(&p, &format!("b{s}"), &noisy(sb));
+        std::fs::write(&tp1, format!("{plain}  sim_slowdown: 1.05\n")).unwrap();
+        let c = run(&p, &format!("c{s}"), &noisy(sb));
+        std::fs::write(&tp1, &plain).unwrap();
+        for id in [&a, &b, &c] {
+            order += 1;
+            ingest(&p, id, order);
+        }
+        let t = tally(&compare(&p, &a, &b).1);
+        let f: usize = t.flagged.values().map(BTreeSet::len).sum();
+        aa_flag += f;
+        aa_cells += t.cells.values().map(BTreeSet::len).sum::<usize>();
+        aa_runs_flagged += usize::from(f > 0);
+        let t = tally(&compare(&p, &a, &c).1);
+        found += count(&t.found, "tp1");
+        slowed += count(&t.cells, "tp1");
+        other_flag += count(&t.flagged, "tp8");
+        others += count(&t.cells, "tp8");
+    }
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+    println!("seeds: {n} (cells per run: {CELLS}, repeats 5, noise cv 2 %, min effect 3 %)");
+    println!(
+        "A/A: {aa_flag} of {aa_cells} cells flagged ({:.2} %); comparisons with any flag: {aa_runs_flagged} of {n}",
+        pct(aa_flag, aa_cells)
+    );
+    println!(
+        "planted 5 %: found {found} of {slowed} slowed cells ({:.2} % power); flagged {other_flag} of {others} untouched cells ({:.2} %)",
+        pct(found, slowed),
+        pct(other_flag, others)
+    );
+}
