@@ -188,8 +188,9 @@ fn latency_repeats_run_every_repeat_and_record_the_best() {
         let mut totals: Vec<f64> = all
             .iter()
             .filter(|v| {
-                v["batch_size"].to_string() == r["bsz"]
-                    && v["input_len"].to_string() == r["input_len"]
+                v["batch_size"].as_u64().map(|x| x.to_string()).as_ref() == Some(&r["bsz"])
+                    && v["input_len"].as_u64().map(|x| x.to_string()).as_ref()
+                        == Some(&r["input_len"])
             })
             .map(|v| v["total_latency"].as_f64().unwrap())
             .collect();
