@@ -22,6 +22,7 @@ use crate::record::{Status, Utilisation, fill_latency, fill_skipped};
 
 use super::context::{Ctx, Took, cell_timeout};
 use super::files::{last_lines, read_from, size_of};
+use super::latency_repeats as repeats;
 use super::profile::replace_lists;
 use super::retry::{Retries, StartFailure};
 
@@ -43,11 +44,15 @@ pub fn run_group(
         let (bszs, seqs) = lists(&batch);
         let argv = replace_lists(&group.launch.argv, &bszs, &seqs);
         let result_file = result_file(group);
-        let launch = launch(ctx, group, &batch, &argv, &result_file)?;
+        let launch = launch(ctx, group, &batch, &argv, &result_file, 0)?;
         let entries = launch.entries(&bszs, &seqs, output_len(&batch));
         let mut missing = Vec::new();
+        let mut repeated = Vec::new();
         for cell in &batch {
             match find(&entries, cell) {
+                Some(Entry::Measured(r)) if repeats::of(cell) > 1 => {
+                    repeated.push((*cell, r.clone()));
+                }
                 Some(Entry::Measured(r)) => {
                     let r = r.clone();
                     let took = launch.measured(r.total_latency);
@@ -73,6 +78,9 @@ pub fn run_group(
             }
         }
         remaining.retain(|c| !batch.iter().any(|b| b.id == c.id));
+        if !repeated.is_empty() {
+            repeats::run(ctx, group, &launch, repeated, util)?;
+        }
         if launch.failed_to_start(!entries.is_empty()) {
             // Nothing ran: retry the same cells (startup_retries) unless a
             // retry cannot help, then fail them all with the cause.
@@ -107,11 +115,11 @@ pub fn run_group(
 }
 
 /// One finished one_batch process: how it ended and what it wrote.
-struct Launch {
-    outcome: CmdOutcome,
-    started: Stamp,
+pub(super) struct Launch {
+    pub(super) outcome: CmdOutcome,
+    pub(super) started: Stamp,
     /// From launch to exit.
-    wall: Duration,
+    pub(super) wall: Duration,
     json: String,
     log: String,
     source: String,
@@ -119,7 +127,7 @@ struct Launch {
 
 impl Launch {
     /// A cell's own time as one_batch measured it, in this process.
-    fn measured(&self, secs: f64) -> Took {
+    pub(super) fn measured(&self, secs: f64) -> Took {
         Took::Measured {
             secs,
             process: self.wall,
@@ -146,7 +154,38 @@ impl Launch {
         Failure::read(&tail, code)
     }
 
-    fn entries(&self, bszs: &[u64], seqs: &[u64], ol: u64) -> Vec<Entry> {
+    /// The status and message of a cell this process did not measure
+    /// (not for an interrupted process: those cells stay unrecorded).
+    pub(super) fn cause(&self, produced_any: bool) -> (Status, String) {
+        let oom = one_batch::oom_in(&self.log);
+        match self.outcome {
+            CmdOutcome::TimedOut { after } => (
+                Status::CellTimeout,
+                format!("one_batch ran past {:.0} s", after.as_secs_f64()),
+            ),
+            _ if oom => (
+                Status::Oom,
+                self.failure()
+                    .message_engine_hint("one_batch ran out of memory"),
+            ),
+            CmdOutcome::Exited(s) if s.success() => (
+                Status::ParseError,
+                "one_batch exited 0 but wrote no result for this cell".to_string(),
+            ),
+            CmdOutcome::Exited(s) if produced_any => (
+                Status::ServerDied,
+                self.failure()
+                    .message_engine_hint(&format!("one_batch died ({s})")),
+            ),
+            CmdOutcome::Exited(s) => (
+                Status::StartupCrash,
+                self.failure().message(&format!("one_batch failed ({s})")),
+            ),
+            CmdOutcome::Interrupted => (Status::Interrupted, "interrupted".to_string()),
+        }
+    }
+
+    pub(super) fn entries(&self, bszs: &[u64], seqs: &[u64], ol: u64) -> Vec<Entry> {
         let mut out: Vec<Entry> = one_batch::parse_result_jsonl(&self.json, &self.source)
             .map(|v| v.into_iter().map(Entry::Measured).collect())
             .unwrap_or_default();
@@ -168,18 +207,20 @@ impl Launch {
     }
 }
 
-fn launch(
+pub(super) fn launch(
     ctx: &mut Ctx,
     group: &Group,
     cells: &[&PlanCell],
     argv: &[String],
     result_file: &Utf8Path,
+    repeat: u64,
 ) -> Result<Launch, Error> {
     let log_path = ctx.layout.server_log(&group.id);
     let (json_at, log_at) = (size_of(result_file), size_of(&log_path));
     let timeout = cell_timeout(group).saturating_mul(cells.len().max(1) as u32);
     let spec = Spec::new(argv.to_vec(), log_path.as_std_path())
         .envs(&group.launch.env)
+        .env(repeats::REPEAT_ENV, repeat.to_string())
         .cpus(group.launch.cpus.as_deref());
     ctx.launching(group, cells.len())?;
     ctx.executed(group, None, crate::record::Role::Launch, &spec)?;
@@ -240,34 +281,7 @@ fn settle_missing<'a>(
     if matches!(launch.outcome, CmdOutcome::Interrupted) {
         return Ok(Vec::new()); // left unrecorded: a resume runs them
     }
-    let oom = one_batch::oom_in(&launch.log);
-    let (status, msg) = match launch.outcome {
-        CmdOutcome::TimedOut { after } => (
-            Status::CellTimeout,
-            format!("one_batch ran past {:.0} s", after.as_secs_f64()),
-        ),
-        _ if oom => (
-            Status::Oom,
-            launch
-                .failure()
-                .message_engine_hint("one_batch ran out of memory"),
-        ),
-        CmdOutcome::Exited(s) if s.success() => (
-            Status::ParseError,
-            "one_batch exited 0 but wrote no result for this cell".to_string(),
-        ),
-        CmdOutcome::Exited(s) if produced_any => (
-            Status::ServerDied,
-            launch
-                .failure()
-                .message_engine_hint(&format!("one_batch died ({s})")),
-        ),
-        CmdOutcome::Exited(s) => (
-            Status::StartupCrash,
-            launch.failure().message(&format!("one_batch failed ({s})")),
-        ),
-        CmdOutcome::Interrupted => unreachable!("handled above"),
-    };
+    let (status, msg) = launch.cause(produced_any);
     let took = Took::Process(launch.wall);
     ctx.finish(
         group,
@@ -328,7 +342,7 @@ fn run_profiled(
         // The plan built each pass's nsys command (`matrix plan --profile`).
         for pass in &cell.profile {
             let result = result_file(group);
-            last = Some(launch(ctx, group, &[cell], &pass.argv, &result)?);
+            last = Some(launch(ctx, group, &[cell], &pass.argv, &result, 0)?);
         }
         let Some(l) = last else { continue }; // not reached: the passes are not empty
         let entries = l.entries(&[b], &[s], output_len(&[cell]));
@@ -357,7 +371,7 @@ fn run_profiled(
 
 /// The whole rest when it is a full product (one_batch runs products),
 /// else the cells of the first remaining input length.
-fn next_batch<'a>(remaining: &[&'a PlanCell]) -> Vec<&'a PlanCell> {
+pub(super) fn next_batch<'a>(remaining: &[&'a PlanCell]) -> Vec<&'a PlanCell> {
     let (bszs, seqs) = lists(remaining);
     if bszs.len() * seqs.len() == remaining.len() {
         return remaining.to_vec();
@@ -367,15 +381,15 @@ fn next_batch<'a>(remaining: &[&'a PlanCell]) -> Vec<&'a PlanCell> {
 }
 
 /// The `--batch-size` and `--input-len` lists of `cells`.
-fn lists(cells: &[&PlanCell]) -> (Vec<u64>, Vec<u64>) {
+pub(super) fn lists(cells: &[&PlanCell]) -> (Vec<u64>, Vec<u64>) {
     crate::plan::bsz_seq_lists(cells.iter().map(|c| (Some(bsz(c)), Some(seq(c)))))
 }
 
-fn find<'e>(entries: &'e [Entry], cell: &PlanCell) -> Option<&'e Entry> {
+pub(super) fn find<'e>(entries: &'e [Entry], cell: &PlanCell) -> Option<&'e Entry> {
     one_batch::find(entries, bsz(cell), seq(cell), output_len(&[cell]))
 }
 
-fn result_file(group: &Group) -> camino::Utf8PathBuf {
+pub(super) fn result_file(group: &Group) -> camino::Utf8PathBuf {
     group
         .results
         .as_ref()
@@ -397,7 +411,7 @@ fn seq(c: &PlanCell) -> u64 {
         .unwrap_or(0)
 }
 
-fn output_len(cells: &[&PlanCell]) -> u64 {
+pub(super) fn output_len(cells: &[&PlanCell]) -> u64 {
     cells
         .first()
         .and_then(|c| c.workload.get("output_len"))

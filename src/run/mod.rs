@@ -10,6 +10,7 @@ mod context;
 pub mod fake;
 mod files;
 mod latency;
+mod latency_repeats;
 pub mod profile;
 mod retry;
 mod serving;

@@ -44,6 +44,7 @@ pub async fn model_info(State(state): State<Arc<AppState>>) -> Response {
 /// Server args like SGLang's, plus `max_total_num_tokens`, the derived
 /// deployment, and `"simulated": true` with the simulator's own settings.
 pub async fn server_info(State(state): State<Arc<AppState>>) -> Response {
+    state.noise.next_run();
     let mut info = serde_json::to_value(&state.args).unwrap_or_else(|_| json!({}));
     let d = &state.deployment;
     if let Some(map) = info.as_object_mut() {
@@ -59,6 +60,7 @@ pub async fn server_info(State(state): State<Arc<AppState>>) -> Response {
                 "n_gpus": d.n_gpus,
                 "seed": state.args.sim_seed,
                 "step_overhead_ms": state.args.sim_step_overhead_ms,
+                "noise": state.noise.args(),
                 "time_scale": state.clock.scale,
                 "faults": state.faults,
                 "deployment": d,
@@ -72,6 +74,7 @@ pub async fn server_info(State(state): State<Arc<AppState>>) -> Response {
 /// The simulator has no prefix cache, so flushing only counts and logs.
 pub async fn flush_cache(State(state): State<Arc<AppState>>) -> Response {
     Stats::add(&state.stats.flushes, 1);
+    state.noise.next_run();
     state.log.info("Cache flushed successfully!");
     (
         StatusCode::OK,

@@ -15,12 +15,14 @@ use super::help;
 use super::holder;
 use super::loading::Loaded;
 use super::log::Logger;
+use super::noise::ServerNoise;
 use super::pyfmt;
 use super::scheduler::{Limits, OomHandler, Scheduler, Shared};
 use super::server;
 use super::setup::Setup;
 use super::signals::StopSignals;
 use super::state::AppState;
+use super::timing::NoisyTimer;
 
 /// Env var naming a file that gets one JSON line per server start.
 pub const START_LOG_ENV: &str = "MATRIX_SIM_START_LOG";
@@ -71,6 +73,7 @@ async fn run(setup: Setup) -> Result<i32, SimError> {
         setup.clock,
         setup.log.plain(),
         oom_handler(&setup),
+        Arc::new(ServerNoise::new(setup.noise)),
     ));
     let app = server::router(state.clone());
     tokio::spawn(server::serve(listener, app));
@@ -153,7 +156,11 @@ fn scheduler(
         log: setup.log.clone(),
         on_oom: state.on_oom.clone(),
     };
-    Scheduler::new(limits, Arc::new(setup.timer()), setup.clock, rx, shared)
+    let timer = NoisyTimer {
+        inner: setup.timer(),
+        noise: state.noise.clone(),
+    };
+    Scheduler::new(limits, Arc::new(timer), setup.clock, rx, shared)
 }
 
 /// The `oom_above` death: PyTorch's traceback for the logits of `bs`

@@ -27,6 +27,7 @@ mod job;
 mod launch;
 mod loading;
 mod log;
+pub mod noise;
 mod one_batch;
 pub mod pyfmt;
 mod rng;

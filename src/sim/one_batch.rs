@@ -19,6 +19,7 @@ use super::error::SimError;
 use super::fault;
 use super::help;
 use super::loading::Loaded;
+use super::noise::Noise;
 use super::pyfmt;
 use super::rng::Jitter;
 use super::setup::Setup;
@@ -42,6 +43,7 @@ pub fn one_batch(argv: &[String]) -> Result<i32, SimError> {
         timer: Box::new(setup.timer()),
         setup: &setup,
         jitter: Jitter::new(setup.args.sim_seed, setup.faults.jitter_ms),
+        noise: Noise::new(setup.noise, &[]),
     };
     say(&format!(
         "max_total_num_tokens={}",
@@ -78,6 +80,8 @@ struct Runner<'a> {
     timer: Box<dyn StepTimer>,
     setup: &'a Setup,
     jitter: Jitter,
+    /// This case's run noise (a new run per case, keyed by its workload).
+    noise: Noise,
 }
 
 impl Runner<'_> {
@@ -97,6 +101,7 @@ impl Runner<'_> {
             return Ok(None);
         }
         self.check_oom(c);
+        self.noise = Noise::new(self.setup.noise, &[u64::from(measured), c.bs, c.il, c.ol]);
         let profile = measured && bench.profile;
         let mut r = json!({"run_name": bench.run_name, "batch_size": c.bs, "input_len": c.il, "output_len": c.ol});
         let stage_on =
@@ -185,7 +190,7 @@ impl Runner<'_> {
 
     /// Price one forward step and sleep its scaled duration.
     fn step(&mut self, batch: &[SeqStep]) -> f64 {
-        let t = self.timer.step_seconds(batch) + self.jitter.next_seconds();
+        let t = self.noise.apply(self.timer.step_seconds(batch)) + self.jitter.next_seconds();
         self.setup.clock.sleep_sim(t);
         t
     }

@@ -39,6 +39,9 @@ pub const KNOWN: &[&str] = &[
     "--sim-gpu",
     "--sim-seed",
     "--sim-step-overhead-ms",
+    "--sim-noise-cv",
+    "--sim-noise-seed",
+    "--sim-slowdown",
 ];
 
 /// Validated server settings. Field names follow SGLang's `ServerArgs`, so

@@ -7,6 +7,7 @@ use super::deployment::{self, Deployment};
 use super::error::SimError;
 use super::fault::Faults;
 use super::log::Logger;
+use super::noise::NoiseArgs;
 use super::server_args::ServerArgs;
 use super::timing::{Clock, RooflineTimer};
 
@@ -18,11 +19,14 @@ pub struct Setup {
     pub gpu: &'static Gpu,
     pub deployment: Deployment,
     pub log: Logger,
+    /// Run-to-run noise and slowdown (test aids; off by default).
+    pub noise: NoiseArgs,
 }
 
 impl Setup {
     pub fn new(raw: &RawArgs, extra_known: &[&str]) -> Result<Self, SimError> {
         let args = ServerArgs::from_raw(raw, extra_known)?;
+        let noise = NoiseArgs::from_raw(raw)?;
         let faults = Faults::from_env()?;
         let clock = Clock::from_env()?;
         let model = SimModel::load(&args.model_path)?;
@@ -41,6 +45,7 @@ impl Setup {
             gpu,
             deployment,
             log,
+            noise,
         })
     }
 

@@ -14,6 +14,7 @@ use super::fault::Faults;
 use super::generation::{Generation, SubSeq};
 use super::job::{self, Batch, Submit};
 use super::log::Logger;
+use super::noise::ServerNoise;
 use super::scheduler::OomHandler;
 use super::server_args::ServerArgs;
 use super::stats::Stats;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub submit: OnceLock<UnboundedSender<Batch>>,
     /// The `oom_above` fault's death, for batched requests that are too big.
     pub on_oom: OomHandler,
+    /// Run-to-run noise: `/flush_cache` and `/server_info` start a new run.
+    pub noise: Arc<ServerNoise>,
     next_rid: AtomicU64,
 }
 
@@ -92,6 +95,7 @@ impl AppState {
         clock: Clock,
         log: Logger,
         on_oom: OomHandler,
+        noise: Arc<ServerNoise>,
     ) -> Self {
         let created = jiff::Timestamp::now().as_second().max(0) as u64;
         AppState {
@@ -109,6 +113,7 @@ impl AppState {
             trace: TraceStore::default(),
             submit: OnceLock::new(),
             on_oom,
+            noise,
         }
     }
 

@@ -38,6 +38,19 @@ impl StepTimer for RooflineTimer {
     }
 }
 
+/// The real timer with the server's run-to-run noise and slowdown applied.
+#[derive(Debug)]
+pub struct NoisyTimer {
+    pub inner: RooflineTimer,
+    pub noise: std::sync::Arc<super::noise::ServerNoise>,
+}
+
+impl StepTimer for NoisyTimer {
+    fn step_seconds(&self, batch: &[SeqStep]) -> f64 {
+        self.noise.apply(self.inner.step_seconds(batch))
+    }
+}
+
 /// A fixed linear cost for unit tests: `base + per_token × new tokens`.
 #[derive(Debug, Clone)]
 pub struct FixedTimer {
