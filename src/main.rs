@@ -110,7 +110,10 @@ fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Db(cli::DbCommand::Rebuild { results }) => {
             let results = results.unwrap_or_else(|| root.join("results"));
-            app::db::rebuild(&app::db_path(&root.join("results"), db.as_deref()), &results)
+            app::db::rebuild(
+                &app::db_path(&root.join("results"), db.as_deref()),
+                &results,
+            )
         }
         Command::Db(cli::DbCommand::Path) => {
             app::db::path(&app::db_path(&root.join("results"), db.as_deref()))

@@ -516,12 +516,15 @@ impl Db {
             if series.points.last().is_none_or(|p| p.run_id != run) {
                 flush(&mut out, &mut pending);
                 let started_at: Option<String> = r.get(4).map_err(self.err(ctx))?;
-                out.last_mut().expect("pushed above").points.push(SeriesPoint {
-                    run_id: run,
-                    started_at,
-                    value,
-                    n: 1,
-                });
+                out.last_mut()
+                    .expect("pushed above")
+                    .points
+                    .push(SeriesPoint {
+                        run_id: run,
+                        started_at,
+                        value,
+                        n: 1,
+                    });
             }
             pending.push(value);
         }
