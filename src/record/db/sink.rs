@@ -8,11 +8,11 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::DbError;
 use super::csv_run::cell_of_row;
 use super::folder::{note_model, run_of_manifest};
 use super::model::RunRecord;
 use super::store::Db;
-use super::DbError;
 use crate::record::RecordError;
 use crate::record::event::{Consumer, Event};
 use crate::record::manifest::Manifest;
@@ -116,7 +116,11 @@ impl DbSink {
                     return Ok(());
                 };
                 let path = Utf8PathBuf::from(run.path.clone().unwrap_or_default());
-                let cell = cell_of_row(f.row.clone(), &path, 0);
+                // As the journal keeps it (empty columns absent), so a rebuild from
+                // the run folder gives the same row.
+                let row = f.row.iter().filter(|(_, v)| !v.is_empty());
+                let row = row.map(|(k, v)| (k.clone(), v.clone())).collect();
+                let cell = cell_of_row(row, &path, 0);
                 let result = match cell {
                     Ok(mut cell) => {
                         if !f.samples.is_empty() && cell.status == "ok" {

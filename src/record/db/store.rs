@@ -246,6 +246,8 @@ impl Db {
             .map_err(self.err("cannot list runs"))
     }
 
+    // The binding lets the statement outlive the iterator.
+    #[allow(clippy::let_and_return)]
     fn run_ids(&self) -> Result<Vec<String>, DbError> {
         let mut st = self
             .conn
