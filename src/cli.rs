@@ -15,6 +15,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "MATRIX_ROOT", value_name = "DIR")]
     pub root: Option<Utf8PathBuf>,
 
+    /// The results database [default: <root>/results/matrix.db, or
+    /// $MATRIX_DB].
+    #[arg(long, global = true, env = "MATRIX_DB", value_name = "PATH")]
+    pub db: Option<Utf8PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,9 +45,70 @@ pub enum Command {
     /// Turn SGLang result files or logs made outside matrix into the CSV rows
     /// `matrix run` writes.
     Parse(ParseArgs),
+    /// Add runs to the results database: run folders, results folders,
+    /// matrix CSVs, SGLang result JSONL, sglang-ci CSVs (docs/DATABASE.md).
+    Ingest(IngestArgs),
+    /// List the runs in the results database.
+    Runs(RunsArgs),
+    /// Manage the results database.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Compare two runs cell by cell: verdicts that know the noise, the
     /// set-up differences on top. Exit 1 when anything regressed.
     Compare(CompareArgs),
+    /// Steps in every cell's history in the results database: open
+    /// regressions (exit 1 while one is open).
+    Regressions(RegressionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or folders to ingest.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<Utf8PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// One JSON object per run, as an array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Recreate the database from the CSVs and run folders (a new file,
+    /// renamed over the old one; the CSVs are never touched).
+    Rebuild {
+        /// The results folder [default: <root>/results].
+        #[arg(long, value_name = "DIR")]
+        results: Option<Utf8PathBuf>,
+    },
+    /// Print the database's path.
+    Path,
+}
+
+#[derive(Debug, Args)]
+pub struct RegressionsArgs {
+    /// Report steps at runs since then: an age (`7d`, `12h`) or a date
+    /// (`2026-11-01`, RFC 3339); earlier runs still make the baseline.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Smallest step (percent) reported.
+    #[arg(long, default_value_t = 3.0, value_name = "PCT")]
+    pub min_effect: f64,
+    /// Keep only cells with these values of an axis (repeatable).
+    #[arg(long = "only", value_name = "AXIS=VALUES")]
+    pub only: Vec<String>,
+    /// Only these metrics (comma list).
+    #[arg(long, value_delimiter = ',', value_name = "M")]
+    pub metric: Vec<String>,
+    /// Closed regressions and improvements too.
+    #[arg(long)]
+    pub all: bool,
+    /// Print as JSON (`{"format":1,"regressions":[...]}`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -82,9 +148,6 @@ pub struct CompareArgs {
     /// Colour the terminal table: auto (on a TTY), always, never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
-    /// The results database [default: <root>/results/matrix.db].
-    #[arg(long, value_name = "PATH", env = "MATRIX_DB")]
-    pub db: Option<Utf8PathBuf>,
 }
 
 /// Layer choices shared by `plan`, `run` and `show-config`. Each accepts a
@@ -205,6 +268,9 @@ pub struct RunArgs {
     /// always or never.
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+    /// Do not write the run into the results database.
+    #[arg(long)]
+    pub no_db: bool,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<i32, Error> {
     let root = app::project_root(cli.root)?;
+    let db = cli.db;
     if matches!(
         cli.command,
         Command::Run(_) | Command::Plan(_) | Command::ShowConfig(_)
@@ -57,6 +58,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
                     "never" => matrix::report::display::ColorChoice::Never,
                     _ => matrix::report::display::ColorChoice::Auto,
                 },
+                db: (!a.no_db).then(|| app::db_path(&root.join("results"), db.as_deref())),
             },
         ),
         Command::Plan(a) => app::plan::run(
@@ -99,6 +101,23 @@ fn run(cli: Cli) -> Result<i32, Error> {
             app::bench::run(app::bench::BenchRequest::Batch(Box::new(bench_batch(*a))))
         }
         Command::Parse(a) => app::parse::run(&parse_request(a)),
+        Command::Ingest(a) => app::ingest::run(
+            &app::db_path(&root.join("results"), db.as_deref()),
+            &a.paths,
+        ),
+        Command::Runs(a) => {
+            app::runs::run(&app::db_path(&root.join("results"), db.as_deref()), a.json)
+        }
+        Command::Db(cli::DbCommand::Rebuild { results }) => {
+            let results = results.unwrap_or_else(|| root.join("results"));
+            app::db::rebuild(
+                &app::db_path(&root.join("results"), db.as_deref()),
+                &results,
+            )
+        }
+        Command::Db(cli::DbCommand::Path) => {
+            app::db::path(&app::db_path(&root.join("results"), db.as_deref()))
+        }
         Command::Show(a) => app::show::run(
             &root,
             app::show::ShowRequest {
@@ -130,7 +149,19 @@ fn run(cli: Cli) -> Result<i32, Error> {
                     "never" => Some(false),
                     _ => None,
                 },
-                db: a.db,
+                db: db.clone(),
+            },
+        ),
+        Command::Regressions(a) => app::regressions::run(
+            &root,
+            app::regressions::RegressionsRequest {
+                since: a.since,
+                min_effect_pct: a.min_effect,
+                only: a.only,
+                metrics: a.metric,
+                all: a.all,
+                json: a.json,
+                db: db.clone(),
             },
         ),
     }

@@ -42,17 +42,20 @@ pub struct CompareRequest {
     pub db: Option<Utf8PathBuf>,
 }
 
-/// Read one side given as a path: a CSV (a `matrix` CSV or a foreign
-/// result file), or a folder of them (every file's cells as one run).
+/// Read one side given as a path (`record::db::folder::read_path`: a run
+/// folder, a results folder, a matrix CSV, a foreign result file, or a
+/// folder of them); several runs in it are compared as one (their cells
+/// together, the first run's identity).
 pub fn read_side(path: &Utf8Path) -> Result<RunRecord, DbError> {
-    let mut runs = Vec::new();
-    read_into(path, &mut runs, true)?;
+    let runs = crate::record::db::folder::read_path(path)?;
     let mut it = runs.into_iter();
     let mut first = it.next().ok_or_else(|| DbError::BadSource {
         path: path.to_owned(),
         line: None,
         reason: "no results in it".into(),
-        hint: Some("give a matrix CSV, a folder of CSVs or an SGLang result file".into()),
+        hint: Some(
+            "give a matrix CSV, a run folder, a folder of CSVs or an SGLang result file".into(),
+        ),
     })?;
     for r in it {
         first.cells.extend(r.cells);
@@ -61,54 +64,6 @@ pub fn read_side(path: &Utf8Path) -> Result<RunRecord, DbError> {
         }
     }
     Ok(first)
-}
-
-fn read_into(path: &Utf8Path, out: &mut Vec<RunRecord>, top: bool) -> Result<(), DbError> {
-    if path.is_dir() {
-        let mut entries: Vec<Utf8PathBuf> = path
-            .read_dir_utf8()
-            .map_err(|e| DbError::io(format!("cannot read {path}"), e))?
-            .filter_map(Result::ok)
-            .map(|e| e.path().to_owned())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                read_into(&p, out, false)?;
-            } else if matches!(p.extension(), Some("csv" | "jsonl" | "json")) {
-                read_file(&p, out, false)?;
-            }
-        }
-        return Ok(());
-    }
-    read_file(path, out, top)
-}
-
-fn read_file(path: &Utf8Path, out: &mut Vec<RunRecord>, strict: bool) -> Result<(), DbError> {
-    if let Some(runs) = crate::record::db::foreign::read(path)? {
-        out.extend(runs);
-        return Ok(());
-    }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| DbError::io(format!("cannot read {path}"), e))?;
-    let header: Vec<String> = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect();
-    if crate::record::db::csv_run::is_matrix_header(&header) {
-        out.extend(crate::record::db::csv_run::parse_csv(&text, path)?);
-    } else if strict {
-        return Err(DbError::BadSource {
-            path: path.to_owned(),
-            line: None,
-            reason: "not a matrix CSV nor a known result format".into(),
-            hint: Some("accepted: a `matrix run`/`matrix parse` CSV, SGLang bench_serving JSONL, sglang-ci CSVs (docs/INGEST.md)".into()),
-        });
-    }
-    Ok(())
 }
 
 /// The verdicts: every input at once (one call: BH across the report).
@@ -133,12 +88,9 @@ pub fn judge(inputs: &[MetricInput], opts: &CompareOptions) -> Vec<Comparison> {
     )
 }
 
-/// The results database of `--db`, or `<root>/results/matrix.db`.
+/// The results database of `--db` / `MATRIX_DB`, or `<root>/results/matrix.db`.
 pub fn db_path(root: &Utf8Path, explicit: Option<&Utf8Path>) -> Utf8PathBuf {
-    explicit.map_or_else(
-        || root.join("results").join("matrix.db"),
-        Utf8Path::to_owned,
-    )
+    super::db_path(&root.join("results"), explicit)
 }
 
 /// A side given as a path needs no database.

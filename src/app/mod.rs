@@ -9,10 +9,14 @@
 
 pub mod bench;
 pub mod compare;
+pub mod db;
+pub mod ingest;
 pub mod model_info;
 pub mod parse;
 pub mod plan;
+pub mod regressions;
 pub mod run;
+pub mod runs;
 pub mod show;
 pub mod show_config;
 pub mod sim;
@@ -172,4 +176,13 @@ where
 pub fn write_stderr(text: &str) {
     use std::io::Write;
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// The results database: `explicit` (`--db`, `MATRIX_DB`; relative to the
+/// current directory), else `<results>/matrix.db`.
+pub fn db_path(results: &Utf8Path, explicit: Option<&Utf8Path>) -> Utf8PathBuf {
+    match explicit {
+        Some(p) if !p.as_str().is_empty() => p.to_owned(),
+        _ => results.join("matrix.db"),
+    }
 }

@@ -24,6 +24,9 @@ pub struct RunRequest {
     pub json: bool,
     /// `--color`.
     pub color: crate::report::display::ColorChoice,
+    /// The results database the run's cells go to as they finish; `None`
+    /// with `--no-db`.
+    pub db: Option<camino::Utf8PathBuf>,
 }
 
 /// `matrix run`: plan (or read the plan of the run to resume), then run.
@@ -65,8 +68,13 @@ pub fn run(root: &Utf8Path, a: RunRequest) -> Result<i32, Error> {
     };
     // The recorder is the run's own first consumer; then summary.json, the
     // JSON lines (`--json`) and the display, each seeing only rows on disk.
-    let mut consumers: Vec<Box<dyn crate::record::event::Consumer>> =
-        vec![Box::new(crate::report::summary::SummaryFile::new())];
+    // The results database first: it never fails the run (a warning at
+    // most), and a killed run keeps the cells it recorded.
+    let mut consumers: Vec<Box<dyn crate::record::event::Consumer>> = Vec::new();
+    if let Some(db) = &a.db {
+        consumers.push(Box::new(crate::record::db::sink::DbSink::new(db)));
+    }
+    consumers.push(Box::new(crate::report::summary::SummaryFile::new()));
     if a.json {
         consumers.push(Box::new(crate::report::json::JsonLines::stdout()));
     }

@@ -65,6 +65,9 @@ pub enum ReportError {
     },
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),
+    /// `matrix regressions --since` that is neither an age nor a time.
+    #[error("--since `{since}`: neither an age nor a date")]
+    BadSince { since: String },
     /// `matrix compare --metric` names a metric neither run has.
     #[error("--metric `{metric}`: no judged metric of that name in either run")]
     UnknownMetric {
@@ -115,6 +118,10 @@ impl ReportError {
             }
             ReportError::Record(e) => e.hint(),
             ReportError::Io { .. } => None,
+            ReportError::BadSince { .. } => Some(
+                "give an age (`7d`, `12h`, `30m`), a date (`2026-11-01`) or an RFC 3339 time"
+                    .into(),
+            ),
             ReportError::UnknownMetric { metrics, .. } => Some(format!(
                 "judged metrics of these runs: {}",
                 metrics.join(", ")

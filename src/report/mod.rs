@@ -13,6 +13,7 @@ pub mod compare;
 pub mod display;
 mod error;
 pub mod json;
+pub mod regressions;
 pub mod show;
 pub mod stats;
 pub mod summary;

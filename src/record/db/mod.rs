@@ -7,6 +7,7 @@ pub mod folder;
 pub mod foreign;
 pub mod model;
 pub mod schema;
+pub mod sink;
 pub mod store;
 
 pub use error::{DbError, REBUILD_HINT};

@@ -308,3 +308,33 @@ pub fn build(
         failed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(pairs: &[(&str, &str)]) -> CellKey {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn label_shows_only_varying_axes() {
+        let a = key(&[("engine", "sim"), ("bsz", "1")]);
+        let b = key(&[("engine", "sim"), ("bsz", "64")]);
+        let l = Labeler::new([&a, &b]);
+        assert_eq!(l.label(&a), "bsz=1");
+        let one = Labeler::new([&a]);
+        assert_eq!(one.label(&a), "bsz=1 engine=sim");
+    }
+
+    #[test]
+    fn only_syntax() {
+        let f = parse_only(&["bsz=1,64".into()]).unwrap();
+        assert_eq!(f, vec![("bsz".to_string(), vec!["1".into(), "64".into()])]);
+        assert!(parse_only(&["bsz".into()]).is_err());
+        assert!(parse_only(&["bsz=".into()]).is_err());
+    }
+}

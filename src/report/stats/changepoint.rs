@@ -27,7 +27,9 @@ struct Split {
 
 /// Best split of `logs[a..b]` (indices absolute), or None when the segment
 /// is too short.
-fn best_split(logs: &[f64], a: usize, b: usize, min_seg: usize) -> Option<Split> {
+/// `p_adj` is p times the split positions tried, or `global` positions when
+/// more (a step inside a sub-segment is still one of the whole series' positions).
+fn best_split(logs: &[f64], a: usize, b: usize, min_seg: usize, global: usize) -> Option<Split> {
     let n = b - a;
     if n < 2 * min_seg || n < 3 {
         return None;
@@ -70,8 +72,60 @@ fn best_split(logs: &[f64], a: usize, b: usize, min_seg: usize) -> Option<Split>
     };
     Some(Split {
         index,
-        p_adj: (p * tried as f64).min(1.0),
+        p_adj: (p * tried.max(global) as f64).min(1.0),
     })
+}
+
+/// Best "bump" of `logs[a..b]` (circular binary segmentation, Olshen et al.
+/// 2004): the interval `[i, j)` whose points differ most from the rest, for a
+/// level that steps away and back inside the segment, which no single split
+/// of it can see. Bonferroni over the intervals tried. O(n²).
+fn best_bump(logs: &[f64], a: usize, b: usize, min_seg: usize) -> Option<(usize, usize, f64)> {
+    let n = b - a;
+    if n < 3 * min_seg {
+        return None;
+    }
+    let mut s = vec![0.0; n + 1];
+    let mut s2 = vec![0.0; n + 1];
+    for i in 0..n {
+        s[i + 1] = s[i] + logs[a + i];
+        s2[i + 1] = s2[i] + logs[a + i] * logs[a + i];
+    }
+    let (tot, tot2) = (s[n], s2[n]);
+    let mut best: Option<(usize, usize, f64)> = None;
+    let mut tried = 0usize;
+    // every segment of the three keeps min_seg points
+    for i in min_seg..=(n - 2 * min_seg) {
+        for j in (i + min_seg)..=(n - min_seg) {
+            let n1 = (j - i) as f64;
+            let n2 = n as f64 - n1;
+            tried += 1;
+            let m1 = (s[j] - s[i]) / n1;
+            let m2 = (tot - (s[j] - s[i])) / n2;
+            let ss1 = ((s2[j] - s2[i]) - n1 * m1 * m1).max(0.0);
+            let ss2 = ((tot2 - (s2[j] - s2[i])) - n2 * m2 * m2).max(0.0);
+            let var = (ss1 + ss2) / (n as f64 - 2.0);
+            let se = (var * (1.0 / n1 + 1.0 / n2)).sqrt();
+            let t = if se > 0.0 {
+                ((m1 - m2) / se).abs()
+            } else if m1 == m2 {
+                0.0
+            } else {
+                f64::INFINITY
+            };
+            if best.is_none_or(|(_, _, bt)| t > bt) {
+                best = Some((a + i, a + j, t));
+            }
+        }
+    }
+    let (i, j, t) = best?;
+    let dist = StudentsT::new(0.0, 1.0, n as f64 - 2.0).ok()?;
+    let p = if t.is_infinite() {
+        0.0
+    } else {
+        2.0 * (1.0 - dist.cdf(t))
+    };
+    Some((i, j, (p * tried as f64).min(1.0)))
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -88,9 +142,11 @@ pub fn change_points(series: &[f64], opts: &ChangePointOptions) -> Vec<ChangePoi
     let min_seg = opts.min_segment.max(2);
     let min_log = (1.0 + opts.min_effect_pct / 100.0).ln();
     let mut found: Vec<(usize, f64)> = Vec::new();
+    // split positions of the whole series: the Bonferroni factor of every split
+    let global = (logs.len() + 1).saturating_sub(2 * min_seg).max(1);
     let mut stack = vec![(0usize, logs.len())];
     while let Some((a, b)) = stack.pop() {
-        let Some(split) = best_split(&logs, a, b, min_seg) else {
+        let Some(split) = best_split(&logs, a, b, min_seg, global) else {
             continue;
         };
         let effect = mean(&logs[split.index..b]) - mean(&logs[a..split.index]);
@@ -98,9 +154,48 @@ pub fn change_points(series: &[f64], opts: &ChangePointOptions) -> Vec<ChangePoi
             found.push((split.index, split.p_adj));
             stack.push((a, split.index));
             stack.push((split.index, b));
+            continue;
+        }
+        // No single step: a level that leaves and comes back inside [a, b)?
+        if let Some((i, j, p)) = best_bump(&logs, a, b, min_seg) {
+            let inside = mean(&logs[i..j]);
+            let left = mean(&logs[a..i]);
+            let right = mean(&logs[j..b]);
+            if p < opts.alpha
+                && (inside - left).abs() >= min_log
+                && (inside - right).abs() >= min_log
+            {
+                found.push((i, p));
+                found.push((j, p));
+                stack.push((a, i));
+                stack.push((i, j));
+                stack.push((j, b));
+            }
         }
     }
     found.sort_by_key(|f| f.0);
+    found.dedup_by_key(|f| f.0);
+    // Prune: a step whose final neighbouring segments differ by less than the
+    // min effect (its discovery compared wider segments) goes, weakest first.
+    loop {
+        let mut bounds: Vec<usize> = vec![0];
+        bounds.extend(found.iter().map(|f| f.0));
+        bounds.push(logs.len());
+        let weakest = (0..found.len())
+            .map(|i| {
+                let e = mean(&logs[bounds[i + 1]..bounds[i + 2]])
+                    - mean(&logs[bounds[i]..bounds[i + 1]]);
+                (i, e.abs())
+            })
+            .filter(|&(_, e)| e < min_log)
+            .min_by(|x, y| x.1.total_cmp(&y.1));
+        match weakest {
+            Some((i, _)) => {
+                found.remove(i);
+            }
+            None => break,
+        }
+    }
     let mut bounds: Vec<usize> = vec![0];
     bounds.extend(found.iter().map(|f| f.0));
     bounds.push(series.len());

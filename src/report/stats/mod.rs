@@ -12,6 +12,8 @@ mod history;
 mod moderate;
 mod repeats;
 pub mod synthetic;
+#[cfg(test)]
+mod tests;
 
 pub use bh::benjamini_hochberg;
 pub use changepoint::{Step, change_points, steps};

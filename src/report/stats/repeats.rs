@@ -129,6 +129,9 @@ pub fn compare_all(pairs: &[Pair], t: &Thresholds) -> Vec<Comparison> {
         note: Option<String>,
     }
     let conf = 1.0 - t.alpha / 2.0;
+    // df repeat across a family (same n, same prior): the t quantile is slow
+    // to invert, so compute it once per df
+    let mut crit_cache: HashMap<u64, f64> = HashMap::new();
     let tested: Vec<Tested> = pairs
         .iter()
         .zip(&prepared)
@@ -163,7 +166,9 @@ pub fn compare_all(pairs: &[Pair], t: &Thresholds) -> Vec<Comparison> {
                 } else {
                     0.0
                 };
-                let crit = dist.inverse_cdf(conf);
+                let crit = *crit_cache
+                    .entry(df.to_bits())
+                    .or_insert_with(|| dist.inverse_cdf(conf));
                 return Tested {
                     p: Some(p.clamp(0.0, 1.0)),
                     ci_log: Some((est - crit * se, est + crit * se)),
