@@ -8,11 +8,11 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::DbError;
 use super::csv_run::cell_of_row;
 use super::folder::{note_model, run_of_manifest};
 use super::model::RunRecord;
 use super::store::Db;
-use super::DbError;
 use crate::record::RecordError;
 use crate::record::event::{Consumer, Event};
 use crate::record::manifest::Manifest;
