@@ -218,7 +218,6 @@ fn planted_slowdown_found_on_its_half_only() {
 /// `matrix regressions --json` reports one step, at run 12 (±1), for the
 /// affected series, and nothing else.
 #[test]
-#[ignore = "pending: verify against matrix regressions (merged from compare)"]
 fn history_step_found_once_at_run_twelve() {
     let p = project();
     let one = p.path().join("bs1.csv");
