@@ -98,9 +98,9 @@ fn since_filters_steps_but_keeps_the_baseline() {
 #[test]
 fn step_undone_later_is_not_open() {
     let t = tempfile::tempdir().unwrap();
-    // Up 10 % at run 4, then down below the old level at run 12. (A bump
-    // back to exactly the old level with a wide middle is not found by
-    // binary segmentation at this noise: the first split's t is ~3.)
+    // Up 10 % at run 4, then down below the old level at run 12 (written
+    // against plain binary segmentation, which misses a bump back to
+    // exactly the old level: the first split's t is ~3 at this noise).
     history_db(t.path(), |i| match i {
         0..4 => 1.0,
         4..12 => 1.10,

@@ -218,7 +218,6 @@ fn planted_slowdown_found_on_its_half_only() {
 /// `matrix regressions --json` reports one step, at run 12 (±1), for the
 /// affected series, and nothing else.
 #[test]
-#[ignore = "needs `matrix regressions` (branch stats/compare, not merged yet)"]
 fn history_step_found_once_at_run_twelve() {
     let p = project();
     let one = p.path().join("bs1.csv");
@@ -279,23 +278,22 @@ fn history_step_found_once_at_run_twelve() {
         )
     });
     assert_eq!(out.status.code(), Some(1), "an open regression exits 1");
-    let text = v.to_string();
-    // Every reported step names the run it starts at: run 11, 12 or 13.
-    let near: Vec<&String> = ids[10..13].iter().collect();
-    let others: Vec<&String> = ids
+    let items = v["regressions"].as_array().expect("regressions");
+    assert!(!items.is_empty(), "the step is found: {v:#}");
+    let near: Vec<&str> = ids[10..13].iter().map(String::as_str).collect();
+    let mut seen = BTreeSet::new();
+    for it in items {
+        let run = it["run_id"].as_str().unwrap();
+        assert!(near.contains(&run), "a step at run 12 (±1) only: {it:#}");
+        assert_eq!(it["open"], true, "{it:#}");
+        let series = (it["label"].to_string(), it["metric"].to_string());
+        assert!(seen.insert(series), "one step per series: {v:#}");
+    }
+    let e2e = items
         .iter()
-        .enumerate()
-        .filter(|(i, _)| !(10..13).contains(i))
-        .map(|(_, s)| s)
-        .collect();
-    assert!(
-        near.iter().any(|id| text.contains(id.as_str())),
-        "a step at run 12 (±1): {v:#}"
-    );
-    assert!(
-        others.iter().all(|id| !text.contains(id.as_str())),
-        "no step elsewhere: {v:#}"
-    );
+        .filter(|it| it["metric"] == "e2e_latency_s" && it["direction"] == "regression")
+        .count();
+    assert_eq!(e2e, 2, "both cells' e2e latency series step: {v:#}");
 }
 
 /// The false-positive and power figures of docs/PERFORMANCE.md over
