@@ -44,12 +44,10 @@ fn run(p: &RunProject, sets: &[&str]) -> String {
     }
     let out = p.run(&args);
     assert_eq!(out.code, 0, "{}", out.text());
-    let id = p
-        .run_ids()
+    p.run_ids()
         .into_iter()
         .find(|i| !before.contains(i))
-        .expect("a new run");
-    id
+        .expect("a new run")
 }
 
 /// Every `result.jsonl` line of a run (one per cell × repeat).

@@ -2,8 +2,9 @@
 //! seeded run-to-run noise (`sim_noise_cv`), a planted slowdown
 //! (`sim_slowdown`) on one deploy layer, latency mode with repeats 5.
 //!
-//! Runs are put in a results database with their every repeat (from the
-//! run folder's journal) and compared with `matrix compare --json --db`.
+//! `matrix run` writes each run into the results database as its cells
+//! finish, every repeat kept; `matrix compare --json` and `matrix
+//! regressions --json` read it there.
 //! A cell is "found" when its `e2e_latency_s` verdict is `regression`;
 //! a cell is "flagged" when any of its judged metrics is `regression` or
 //! `improvement`.
@@ -16,7 +17,7 @@ use camino::Utf8PathBuf;
 use serde_json::Value;
 use support::run::RunProject;
 
-use matrix::record::db::{Db, csv_run};
+use matrix::record::db::Db;
 
 const BSZ_SEQ: &str = "1,2,4,8;128,256,512\n";
 const CELLS: usize = 24;
@@ -63,45 +64,19 @@ fn run(p: &RunProject, name: &str, sets: &[String]) -> String {
 }
 
 fn db_path(p: &RunProject) -> Utf8PathBuf {
-    Utf8PathBuf::from_path_buf(p.results().join("test.db")).unwrap()
+    Utf8PathBuf::from_path_buf(p.results().join("matrix.db")).unwrap()
 }
 
-/// Put run `id` in the database with every repeat from its journal, its
-/// start time set to `order` seconds after a fixed origin (run order).
-fn ingest(p: &RunProject, id: &str, order: u32) {
-    let csv = Utf8PathBuf::from_path_buf(p.csv_path(id)).unwrap();
-    let text = std::fs::read_to_string(&csv).unwrap();
-    let mut runs = csv_run::parse_csv(&text, &csv).unwrap();
-    assert_eq!(runs.len(), 1);
-    let mut samples: BTreeMap<String, Vec<indexmap::IndexMap<String, f64>>> = BTreeMap::new();
-    for j in p.journal(id) {
-        if let (Some(c), Some(s)) = (j["cell_id"].as_str(), j["samples"].as_array()) {
-            let s = s
-                .iter()
-                .map(|m| {
-                    m.as_object()
-                        .unwrap()
-                        .iter()
-                        .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
-                        .collect()
-                })
-                .collect();
-            samples.insert(c.to_string(), s);
-        }
+/// `matrix run` put run `id` in the results database as its cells
+/// finished (the live ingest): check every ok cell kept its repeats.
+fn ingest(p: &RunProject, id: &str, cells: usize, repeats: usize) {
+    let db = Db::open_existing(&db_path(p)).unwrap();
+    let run = db.load_run(id).unwrap();
+    assert_eq!(run.cells.len(), cells, "{id}: cells in the database");
+    for c in &run.cells {
+        assert_eq!(c.status, "ok", "{id}/{}", c.cell_id);
+        assert_eq!(c.samples.len(), repeats, "{id}/{}: repeats kept", c.cell_id);
     }
-    let run = &mut runs[0];
-    run.started_at = Some(format!(
-        "2026-01-01T00:{:02}:{:02}Z",
-        order / 60,
-        order % 60
-    ));
-    for c in &mut run.cells {
-        if let Some(s) = samples.remove(&c.cell_id) {
-            c.samples = s;
-        }
-    }
-    let mut db = Db::open(&db_path(p)).unwrap();
-    db.ingest(run).unwrap();
 }
 
 /// `matrix compare BASE NEW --json` over the test database.
@@ -175,8 +150,8 @@ fn a_a_flags_at_most_five_percent() {
     let p = project();
     let a = run(&p, "aa1", &noisy(1));
     let b = run(&p, "aa2", &noisy(2));
-    ingest(&p, &a, 1);
-    ingest(&p, &b, 2);
+    ingest(&p, &a, CELLS, 5);
+    ingest(&p, &b, CELLS, 5);
     let (code, report) = compare(&p, &a, &b);
     let t = tally(&report);
     let cells: usize = t.cells.values().map(BTreeSet::len).sum();
@@ -201,8 +176,8 @@ fn planted_slowdown_found_on_its_half_only() {
     let text = std::fs::read_to_string(&tp1).unwrap();
     std::fs::write(&tp1, format!("{text}  sim_slowdown: 1.05\n")).unwrap();
     let b = run(&p, "slow", &noisy(2));
-    ingest(&p, &a, 1);
-    ingest(&p, &b, 2);
+    ingest(&p, &a, CELLS, 5);
+    ingest(&p, &b, CELLS, 5);
     let (code, report) = compare(&p, &a, &b);
     let t = tally(&report);
     assert_eq!(count(&t.cells, "tp1"), 12, "{report:#}");
@@ -262,7 +237,7 @@ fn history_step_found_once_at_run_twelve() {
             .into_iter()
             .find(|x| !before.contains(x))
             .unwrap();
-        ingest(&p, &id, i);
+        ingest(&p, &id, 2, 1);
         ids.push(id);
     }
     let db = db_path(&p);
@@ -310,7 +285,6 @@ fn figures_over_seeds() {
     let plain = std::fs::read_to_string(&tp1).unwrap();
     let (mut aa_flag, mut aa_cells, mut aa_runs_flagged) = (0, 0, 0);
     let (mut found, mut slowed, mut other_flag, mut others) = (0, 0, 0, 0);
-    let mut order = 0;
     for s in 0..n {
         let (sa, sb) = (1000 + 2 * s, 1001 + 2 * s);
         let a = run(&p, &format!("a{s}"), &noisy(sa));
@@ -319,8 +293,7 @@ fn figures_over_seeds() {
         let c = run(&p, &format!("c{s}"), &noisy(sb));
         std::fs::write(&tp1, &plain).unwrap();
         for id in [&a, &b, &c] {
-            order += 1;
-            ingest(&p, id, order);
+            ingest(&p, id, CELLS, 5);
         }
         let t = tally(&compare(&p, &a, &b).1);
         let f: usize = t.flagged.values().map(BTreeSet::len).sum();
