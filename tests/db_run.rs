@@ -31,9 +31,9 @@ fn cells(run: &RunRecord) -> Vec<(String, String, usize, String)> {
                 c.cell_id.clone(),
                 c.status.clone(),
                 c.samples.len(),
-                // Samples are compared by count: the journal's JSON floats may
-                // differ in the last digit (serde_json without float_roundtrip).
-                serde_json::to_string(&(&c.key, &c.row)).unwrap(),
+                // Every repeat's exact values: the journal's JSON floats
+                // round-trip (serde_json's float_roundtrip).
+                serde_json::to_string(&(&c.key, &c.row, &c.samples)).unwrap(),
             )
         })
         .collect()
