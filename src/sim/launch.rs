@@ -73,7 +73,15 @@ async fn run(setup: Setup) -> Result<i32, SimError> {
         setup.clock,
         setup.log.plain(),
         oom_handler(&setup),
-        Arc::new(ServerNoise::new(setup.noise)),
+        Arc::new(ServerNoise::new(
+            setup.noise,
+            [
+                u64::from(setup.args.tp_size),
+                u64::from(setup.args.ep_size),
+                u64::from(setup.args.dp_size),
+                u64::from(setup.args.nnodes),
+            ],
+        )),
     ));
     let app = server::router(state.clone());
     tokio::spawn(server::serve(listener, app));

@@ -10,7 +10,7 @@
 //! (one step). Every step time is then multiplied by `slowdown`.
 //!
 //! What a run is: for one_batch, one (repeat, batch size, input length,
-//! output length) case of one process; for the server, the time between two
+//! output length, tp/ep/dp size, nodes) case of one process; for the server, the time between two
 //! `/flush_cache` (or `/server_info`) calls. The seed of a run is a hash of
 //! `--sim-noise-seed`, the repeat index (`MATRIX_REPEAT`, set by `matrix
 //! run` on every process it starts for a repeat) and the run's key.
@@ -152,15 +152,23 @@ fn mix(mut x: u64) -> u64 {
 #[derive(Debug)]
 pub struct ServerNoise {
     args: NoiseArgs,
+    /// The deployment (tp, ep, dp size, nodes): another server of the
+    /// sweep draws independent runs.
+    deployment: [u64; 4],
     state: std::sync::Mutex<(u64, Noise)>,
 }
 
 impl ServerNoise {
-    pub fn new(args: NoiseArgs) -> Self {
+    pub fn new(args: NoiseArgs, deployment: [u64; 4]) -> Self {
         ServerNoise {
             args,
-            state: std::sync::Mutex::new((0, Noise::new(args, &[0]))),
+            deployment,
+            state: std::sync::Mutex::new((0, Noise::new(args, &Self::key(deployment, 0)))),
         }
+    }
+
+    fn key(d: [u64; 4], run: u64) -> [u64; 5] {
+        [run, d[0], d[1], d[2], d[3]]
     }
 
     pub fn args(&self) -> NoiseArgs {
@@ -174,7 +182,7 @@ impl ServerNoise {
         }
         let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
         g.0 += 1;
-        g.1 = Noise::new(self.args, &[g.0]);
+        g.1 = Noise::new(self.args, &Self::key(self.deployment, g.0));
     }
 
     pub fn apply(&self, t: f64) -> f64 {

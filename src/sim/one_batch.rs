@@ -101,7 +101,20 @@ impl Runner<'_> {
             return Ok(None);
         }
         self.check_oom(c);
-        self.noise = Noise::new(self.setup.noise, &[u64::from(measured), c.bs, c.il, c.ol]);
+        // The deployment is part of the key: the same workload on another
+        // deployment (another group of the sweep) is an independent run.
+        let a = &self.setup.args;
+        let key = [
+            u64::from(measured),
+            c.bs,
+            c.il,
+            c.ol,
+            u64::from(a.tp_size),
+            u64::from(a.ep_size),
+            u64::from(a.dp_size),
+            u64::from(a.nnodes),
+        ];
+        self.noise = Noise::new(self.setup.noise, &key);
         let profile = measured && bench.profile;
         let mut r = json!({"run_name": bench.run_name, "batch_size": c.bs, "input_len": c.il, "output_len": c.ol});
         let stage_on =

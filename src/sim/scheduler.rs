@@ -289,26 +289,31 @@ impl Scheduler {
     fn emit_and_keep(&mut self, mut job: Job) {
         job.generated += 1;
         let finished = job.generated >= job.max_new;
+        // Count before sending: a client that reads /sim/stats as soon as
+        // it has its last token must see it counted. Taken back when the
+        // client turns out to be gone.
+        let stats = &self.shared.stats;
+        if job.counted {
+            Stats::add(&stats.generated_tokens, 1);
+            if finished {
+                Stats::add(&stats.finished, 1);
+            }
+        }
         let delivered = job.sink.send(Emission {
             sub: job.sub,
             sim_time: self.t_sim,
             arrival_sim: job.arrival_sim,
             finished,
         });
-        let stats = &self.shared.stats;
-        if delivered && job.counted {
-            Stats::add(&stats.generated_tokens, 1);
+        if !delivered && job.counted {
+            Stats::sub(&stats.generated_tokens, 1);
+            if finished {
+                Stats::sub(&stats.finished, 1);
+            }
+            Stats::add(&stats.aborted, 1);
         }
         if finished || !delivered {
             self.kv_used -= job.prompt + job.max_new;
-            let counter = if delivered {
-                &stats.finished
-            } else {
-                &stats.aborted
-            };
-            if job.counted {
-                Stats::add(counter, 1);
-            }
         } else {
             self.running.push(job);
         }

@@ -11,7 +11,7 @@ use crate::record::db::{Better, CellKey, CellRecord, RunRecord};
 use crate::report::compare::manifest_diff::manifest_diffs;
 use crate::report::compare::model::{CompareOptions, CompareReport, HistorySource, Row, Side};
 use crate::report::error::ReportError;
-use crate::report::stats::{Comparison, Verdict};
+use crate::report::stats::{Comparison, MIN_REPEATS, Verdict};
 
 /// One metric of one matched cell, as the statistics compare it: the
 /// fields of `stats::Pair`, so a judge converts it field by field.
@@ -254,8 +254,16 @@ pub fn build(
             if bs.is_empty() || ns.is_empty() {
                 continue;
             }
+            // The history is only used when a side has too few repeats to
+            // test on: do not query it otherwise (one query per pair was
+            // most of a 10,000-cell comparison's time).
+            let few = bs.len() < MIN_REPEATS || ns.len() < MIN_REPEATS;
             inputs.push(MetricInput {
-                history: history.history(&b.key, &metric),
+                history: if few {
+                    history.history(&b.key, &metric)
+                } else {
+                    Vec::new()
+                },
                 base: bs,
                 new: ns,
                 better: dir,
