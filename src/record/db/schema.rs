@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_us);
 CREATE TABLE IF NOT EXISTS cells (
+    id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
     cell_id TEXT NOT NULL,
     group_id TEXT,
@@ -34,15 +35,14 @@ CREATE TABLE IF NOT EXISTS cells (
     key_text TEXT NOT NULL,
     key TEXT NOT NULL,
     row TEXT NOT NULL,
-    PRIMARY KEY (run_id, cell_id)
+    UNIQUE (run_id, cell_id)
 );
 CREATE INDEX IF NOT EXISTS cells_key ON cells (key_text);
 CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL,
-    cell_id TEXT NOT NULL,
+    cell INTEGER NOT NULL,
     repeat INTEGER NOT NULL,
     metric TEXT NOT NULL,
-    value REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metrics_cell ON metrics (run_id, cell_id);
+    value REAL NOT NULL,
+    PRIMARY KEY (cell, repeat, metric)
+) WITHOUT ROWID;
 "#];

@@ -199,7 +199,8 @@ impl Db {
         upsert_run_row(&tx, &path, run, "")?;
         let e = |e| sqlite(&path, "cannot write a cell", e);
         tx.execute(
-            "DELETE FROM metrics WHERE run_id = ?1 AND cell_id = ?2",
+            "DELETE FROM metrics WHERE cell IN
+                (SELECT id FROM cells WHERE run_id = ?1 AND cell_id = ?2)",
             params![run.run_id, cell.cell_id],
         )
         .map_err(e)?;
@@ -394,8 +395,9 @@ impl Db {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT cell_id, repeat, metric, value FROM metrics
-                 WHERE run_id = ?1 ORDER BY rowid",
+                "SELECT c.cell_id, m.repeat, m.metric, m.value FROM cells c
+                 JOIN metrics m ON m.cell = c.id
+                 WHERE c.run_id = ?1 ORDER BY m.cell, m.repeat",
             )
             .map_err(self.err(ctx))?;
         let mut rows = st.query([run_id]).map_err(self.err(ctx))?;
@@ -431,7 +433,7 @@ impl Db {
             .prepare_cached(
                 "SELECT r.run_id, m.value FROM cells c
                  JOIN runs r ON r.run_id = c.run_id
-                 JOIN metrics m ON m.run_id = c.run_id AND m.cell_id = c.cell_id
+                 JOIN metrics m ON m.cell = c.id
                  WHERE c.key_text = ?1 AND m.metric = ?2 AND c.status = 'ok'
                    AND (?3 IS NULL OR r.started_us < ?3)
                  ORDER BY COALESCE(r.started_us, 0), r.run_id, m.repeat",
@@ -477,8 +479,8 @@ impl Db {
             .prepare(
                 "SELECT c.key_text, c.key, m.metric, r.run_id, r.started_at, m.value
                  FROM metrics m
-                 JOIN cells c ON c.run_id = m.run_id AND c.cell_id = m.cell_id
-                 JOIN runs r ON r.run_id = m.run_id
+                 JOIN cells c ON c.id = m.cell
+                 JOIN runs r ON r.run_id = c.run_id
                  WHERE c.status = 'ok' AND (?1 IS NULL OR r.started_us >= ?1)
                  ORDER BY c.key_text, m.metric, COALESCE(r.started_us, 0), r.run_id, m.repeat",
             )
@@ -646,8 +648,11 @@ fn ingest_in(
     let what = match stored {
         Some(h) if h == hash => return Ok(Ingested::Unchanged),
         Some(_) => {
-            tx.execute("DELETE FROM metrics WHERE run_id = ?1", [&run.run_id])
-                .map_err(e)?;
+            tx.execute(
+                "DELETE FROM metrics WHERE cell IN (SELECT id FROM cells WHERE run_id = ?1)",
+                [&run.run_id],
+            )
+            .map_err(e)?;
             tx.execute("DELETE FROM cells WHERE run_id = ?1", [&run.run_id])
                 .map_err(e)?;
             Ingested::Replaced
@@ -722,9 +727,7 @@ fn insert_cells(
         )
         .map_err(e)?;
     let mut metric_st = tx
-        .prepare_cached(
-            "INSERT INTO metrics (run_id, cell_id, repeat, metric, value) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
+        .prepare_cached("INSERT INTO metrics (cell, repeat, metric, value) VALUES (?1, ?2, ?3, ?4)")
         .map_err(e)?;
     for c in cells {
         cell_st
@@ -739,12 +742,11 @@ fn insert_cells(
                 serde_json::to_string(&c.row).expect("a row serializes"),
             ])
             .map_err(e)?;
+        let id = tx.last_insert_rowid();
         for (i, sample) in c.samples.iter().enumerate() {
             // NaN cannot be stored (SQLite reads it as NULL).
             for (m, v) in sample.iter().filter(|(_, v)| !v.is_nan()) {
-                metric_st
-                    .execute(params![run_id, c.cell_id, i as i64, m, v])
-                    .map_err(e)?;
+                metric_st.execute(params![id, i as i64, m, v]).map_err(e)?;
             }
         }
     }
