@@ -3,8 +3,8 @@
 # (docs/PERFORMANCE.md): A/A and a planted 5 % slowdown on half the cells,
 # 24 cells, repeats 5, noise CV 2 %, over STAT_SEEDS seed pairs (default 100).
 # It drives the real binary through the ignored test `figures_over_seeds`
-# in tests/stats_acceptance.rs (which builds the database from each run's
-# journal); it takes minutes. Usage: scripts/stat-figures.sh [SEEDS]
+# in tests/stats_acceptance.rs (each `matrix run` writes the results
+# database itself); it takes minutes. Usage: scripts/stat-figures.sh [SEEDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export STAT_SEEDS="${1:-${STAT_SEEDS:-100}}"
