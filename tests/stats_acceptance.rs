@@ -31,6 +31,12 @@ fn project() -> RunProject {
 
 /// `matrix run` of qwen 2l on tp8 and tp1 (24 cells) with `sets`.
 fn run(p: &RunProject, name: &str, sets: &[String]) -> String {
+    run_on(p, name, "tp8,tp1", "bs.csv", sets)
+}
+
+/// `matrix run` of qwen 2l on `deploy` over the `bsz_seq` file with `sets`:
+/// the new run's id.
+fn run_on(p: &RunProject, name: &str, deploy: &str, bsz_seq: &str, sets: &[String]) -> String {
     let mut args: Vec<String> = [
         "--run-name",
         name,
@@ -39,9 +45,9 @@ fn run(p: &RunProject, name: &str, sets: &[String]) -> String {
         "--mconf",
         "2l",
         "--deploy",
-        "tp8,tp1",
+        deploy,
         "--bsz-seq",
-        "bs.csv",
+        bsz_seq,
         "--set",
         "workload.output_len=16",
         "-q",
@@ -206,37 +212,7 @@ fn history_step_found_once_at_run_twelve() {
         if i >= 12 {
             sets.push("sim_slowdown=1.10".into());
         }
-        let mut args: Vec<String> = [
-            "--run-name",
-            &format!("h{i:02}"),
-            "--model",
-            "qwen",
-            "--mconf",
-            "2l",
-            "--deploy",
-            "tp8",
-            "--bsz-seq",
-            "bs1.csv",
-            "--set",
-            "workload.output_len=16",
-            "-q",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        for s in sets {
-            args.push("--set".into());
-            args.push(s);
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let before = p.run_ids();
-        let out = p.run(&refs);
-        assert_eq!(out.code, 0, "{}", out.text());
-        let id = p
-            .run_ids()
-            .into_iter()
-            .find(|x| !before.contains(x))
-            .unwrap();
+        let id = run_on(&p, &format!("h{i:02}"), "tp8", "bs1.csv", &sets);
         ingest(&p, &id, 2, 1);
         ids.push(id);
     }

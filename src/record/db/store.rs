@@ -111,10 +111,7 @@ impl Db {
 
     fn migrate(&mut self) -> Result<(), DbError> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| sqlite(&path, "cannot begin the migration", e))?;
+        let tx = begin(&mut self.conn, &path, "cannot begin the migration")?;
         // Another process may have migrated while this one waited.
         let now: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -162,10 +159,7 @@ impl Db {
     /// nothing.
     pub fn ingest_all(&mut self, runs: &[RunRecord]) -> Result<Vec<Ingested>, DbError> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| sqlite(&path, "cannot begin a transaction", e))?;
+        let tx = begin(&mut self.conn, &path, "cannot begin a transaction")?;
         let mut out = Vec::with_capacity(runs.len());
         for run in runs {
             out.push(ingest_in(&tx, &path, run)?);
@@ -179,10 +173,7 @@ impl Db {
     /// live run at its start and end.
     pub fn upsert_run(&mut self, run: &RunRecord) -> Result<(), DbError> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| sqlite(&path, "cannot begin a transaction", e))?;
+        let tx = begin(&mut self.conn, &path, "cannot begin a transaction")?;
         upsert_run_row(&tx, &path, run, "")?;
         tx.commit()
             .map_err(|e| sqlite(&path, "cannot commit the run", e))
@@ -192,10 +183,7 @@ impl Db {
     /// created or updated, the cell and its samples replaced.
     pub fn upsert_cell(&mut self, run: &RunRecord, cell: &CellRecord) -> Result<(), DbError> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| sqlite(&path, "cannot begin a transaction", e))?;
+        let tx = begin(&mut self.conn, &path, "cannot begin a transaction")?;
         upsert_run_row(&tx, &path, run, "")?;
         let e = |e| sqlite(&path, "cannot write a cell", e);
         tx.execute(
@@ -557,6 +545,17 @@ impl Db {
         };
         Ok((n("runs")?, n("cells")?, n("metrics")?))
     }
+}
+
+/// An IMMEDIATE transaction (the write lock now, waiting out the busy
+/// timeout, rather than failing at the first write).
+fn begin<'c>(
+    conn: &'c mut rusqlite::Connection,
+    path: &Utf8Path,
+    context: &str,
+) -> Result<rusqlite::Transaction<'c>, DbError> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| sqlite(path, context, e))
 }
 
 fn sqlite(path: &Utf8Path, context: &str, source: rusqlite::Error) -> DbError {
