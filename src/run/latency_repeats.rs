@@ -27,10 +27,9 @@ use crate::Error;
 use crate::exec::CmdOutcome;
 use crate::parse::one_batch::{Entry, LatencyResult};
 use crate::plan::{Group, PlanCell};
-use crate::record::db::model::is_metric;
 use crate::record::{CsvRow, Status, Utilisation, fill_latency};
 
-use super::context::{Ctx, Took};
+use super::context::{Ctx, Took, sample_of};
 use super::latency::{Launch, find, launch, lists, next_batch, output_len, result_file};
 use super::profile::replace_lists;
 
@@ -148,12 +147,7 @@ pub fn run(
 pub fn sample(r: &LatencyResult, util: Option<&Utilisation<'_>>) -> IndexMap<String, f64> {
     let mut row = CsvRow::new();
     fill_latency(&mut row, r, util);
-    row.values()
-        .iter()
-        .filter(|(k, _)| is_metric(k))
-        .filter_map(|(k, v)| v.parse::<f64>().ok().map(|x| (k.clone(), x)))
-        .filter(|(_, x)| x.is_finite())
-        .collect()
+    sample_of(&row)
 }
 
 /// The repeat recorded in the CSV: `best` (lowest total latency) or

@@ -457,10 +457,11 @@ impl Db {
     }
 
     /// Every (cell key, judged metric) series of the ok cells (of runs
-    /// started at or after `since`: RFC 3339, or `7d` / `12h` back from
-    /// now), points oldest first, each the median of its run's repeats.
-    pub fn all_series(&self, since: Option<&str>) -> Result<Vec<Series>, DbError> {
-        let since = since.map(since_micros).transpose()?;
+    /// started at or after `since`, when given), points oldest first, each
+    /// the median of its run's repeats. (`matrix regressions --since` is
+    /// parsed by the report, which still needs the earlier points.)
+    pub fn all_series(&self, since: Option<jiff::Timestamp>) -> Result<Vec<Series>, DbError> {
+        let since = since.map(|t| t.as_microsecond());
         let ctx = "cannot read the series";
         let mut st = self
             .conn
@@ -586,24 +587,6 @@ fn micros_of(t: &str) -> Result<i64, DbError> {
             what: format!("`{t}` is not a time: {e}"),
             hint: "give an RFC 3339 time (2026-01-31T12:00:00Z)".into(),
         })
-}
-
-/// `since`: RFC 3339, or `N` + `d`/`h`/`m` back from now.
-fn since_micros(s: &str) -> Result<i64, DbError> {
-    let unit = s.chars().last().unwrap_or(' ');
-    let secs = match unit {
-        'd' => 86_400,
-        'h' => 3_600,
-        'm' => 60,
-        _ => return micros_of(s),
-    };
-    match s[..s.len() - 1].parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(jiff::Timestamp::now().as_microsecond() - n * secs * 1_000_000),
-        _ => micros_of(s).map_err(|_| DbError::Invalid {
-            what: format!("`{s}` is neither a time nor an age"),
-            hint: "give an age (7d, 12h, 30m) or an RFC 3339 time".into(),
-        }),
-    }
 }
 
 /// The content hash of a run: everything but the path it was read from.

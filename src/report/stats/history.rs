@@ -62,18 +62,9 @@ pub fn test(
     })
 }
 
+/// The median of `v` (the database's, so a point and a verdict agree).
 pub(crate) fn median(v: &[f64]) -> f64 {
-    let mut s: Vec<f64> = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
+    crate::record::db::store::median(v.to_vec())
 }
 
 #[cfg(test)]

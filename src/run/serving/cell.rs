@@ -14,6 +14,7 @@ use crate::record::{Status, Utilisation, fill_latency, fill_serving};
 
 use super::super::context::{Ctx, Took, cell_timeout, note_in_log, sample_of};
 use super::super::files::{read_bytes_from, read_from, size_of};
+use super::super::latency_repeats;
 use super::select::select;
 use super::server::healthy;
 
@@ -200,7 +201,7 @@ fn record_batch(
     started: Stamp,
     util: Option<&Utilisation<'_>>,
 ) -> Result<CellEnd, Error> {
-    let mut runs = match crate::parse::one_batch::parse_result_jsonl(text, source) {
+    let runs = match crate::parse::one_batch::parse_result_jsonl(text, source) {
         Ok(r) if !r.is_empty() => r,
         Ok(_) => {
             return parse_failed(
@@ -213,18 +214,13 @@ fn record_batch(
         }
         Err(e) => return parse_failed(ctx, group, cell, e.to_string(), started),
     };
-    // Every repeat, in the order it ran, before sorting for the choice.
+    // Every repeat, in the order it ran.
     let samples = runs
         .iter()
-        .map(|r| {
-            let mut scratch = CsvRow::new();
-            fill_latency(&mut scratch, r, util);
-            sample_of(&scratch)
-        })
+        .map(|r| latency_repeats::sample(r, util))
         .collect();
-    runs.sort_by(|a, b| a.total_latency.total_cmp(&b.total_latency));
-    let median = cell.workload.get("select").and_then(|v| v.as_str()) == Some("median");
-    let chosen = runs[if median { runs.len() / 2 } else { 0 }].clone();
+    // The same rule as latency mode's repeats.
+    let chosen = latency_repeats::select(&runs, cell).clone();
     let took = Took::Since(started);
     ctx.finish_sampled(
         group,
