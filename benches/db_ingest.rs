@@ -1,9 +1,12 @@
 //! The results database at scale: ingest of `BENCH_RUNS` (default 1,000)
 //! synthetic runs × 1,000 latency-mode cells × 3 repeats × 6 judged metrics
-//! into a fresh temporary database, one `Db::ingest` (one transaction) per
-//! run, then re-ingest of one unchanged run, `load_run` of one 10,000-cell
-//! run, `all_series` over the whole database and `history` of one key.
-//! Building the records is not timed. Prints numbers, asserts nothing.
+//! into a fresh temporary database in one transaction, as `matrix ingest`
+//! and `matrix db rebuild` write (`Db::bulk`, each run built, ingested and
+//! dropped in turn); then `BENCH_EACH` (default 50) more runs with one
+//! transaction each, as runs arrive one a night; re-ingest of one unchanged
+//! run, `load_run` of one 10,000-cell run, `all_series` over the whole
+//! database and `history` of one key. Building the records is not timed.
+//! Prints numbers, asserts nothing.
 //!
 //! `cargo bench --bench db_ingest` (target: ingest < 20 s);
 //! `BENCH_RUNS=50 cargo bench --bench db_ingest` for a quick try.
@@ -164,24 +167,52 @@ fn main() {
     let mut ingest = 0.0;
     let mut worst: f64 = 0.0;
     let mut first = None;
-    for i in 0..runs {
-        let r = run(i, CELLS);
+    {
         let t = Instant::now();
-        db.ingest(&r).expect("ingest");
-        let s = t.elapsed().as_secs_f64();
-        ingest += s;
-        worst = worst.max(s);
-        if i == 0 {
-            first = Some(r);
+        let mut bulk = db.bulk().expect("bulk");
+        ingest += t.elapsed().as_secs_f64();
+        for i in 0..runs {
+            let r = run(i, CELLS);
+            let t = Instant::now();
+            bulk.ingest(&r).expect("ingest");
+            let s = t.elapsed().as_secs_f64();
+            ingest += s;
+            worst = worst.max(s);
+            if i == 0 {
+                first = Some(r);
+            }
         }
+        let t = Instant::now();
+        bulk.commit().expect("commit");
+        ingest += t.elapsed().as_secs_f64();
     }
     let rows = runs * CELLS * REPEATS * 6;
     println!(
-        "ingest: {runs} runs × {CELLS} cells × {REPEATS} repeats × 6 metrics \
+        "ingest in one transaction: {runs} runs × {CELLS} cells × {REPEATS} repeats × 6 metrics \
          ({rows} metric rows): {ingest:.2} s ({:.1} ms/run mean, {:.1} ms worst, {:.0} metric rows/s)",
         ingest * 1e3 / runs as f64,
         worst * 1e3,
         rows as f64 / ingest
+    );
+
+    let each: usize = std::env::var("BENCH_EACH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let mut total = 0.0;
+    let mut worst: f64 = 0.0;
+    for i in runs..runs + each {
+        let r = run(i, CELLS);
+        let t = Instant::now();
+        db.ingest(&r).expect("ingest");
+        let s = t.elapsed().as_secs_f64();
+        total += s;
+        worst = worst.max(s);
+    }
+    println!(
+        "ingest one transaction per run: {each} more runs: {:.1} ms/run mean, {:.1} ms worst",
+        total * 1e3 / each.max(1) as f64,
+        worst * 1e3
     );
 
     let first = first.expect("at least one run");
@@ -193,7 +224,7 @@ fn main() {
         outcome.word()
     );
 
-    let big = run(runs, 10 * CELLS);
+    let big = run(runs + each, 10 * CELLS);
     let big = RunRecord {
         cells: (0..10 * CELLS)
             .map(|c| {

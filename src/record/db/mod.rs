@@ -12,4 +12,4 @@ pub mod store;
 
 pub use error::{DbError, REBUILD_HINT};
 pub use model::{Better, CellKey, CellRecord, RunRecord, RunSummary, Series, SeriesPoint};
-pub use store::{Db, Ingested};
+pub use store::{Bulk, Db, Ingested};

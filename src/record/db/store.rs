@@ -101,7 +101,11 @@ impl Db {
             .query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
             .map_err(|e| db.classify(e, "cannot switch to WAL"))?;
         db.conn
-            .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;")
+            // 64 MiB of page cache: a run's inserts touch index pages
+            // all over the file once it holds hundreds of runs.
+            .execute_batch(
+                "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;",
+            )
             .map_err(|e| db.classify(e, "cannot set pragmas"))?;
         if version < schema::VERSION {
             db.migrate()?;
@@ -158,15 +162,23 @@ impl Db {
     /// [`ingest`](Self::ingest) of several runs in one transaction: all or
     /// nothing.
     pub fn ingest_all(&mut self, runs: &[RunRecord]) -> Result<Vec<Ingested>, DbError> {
+        let mut bulk = self.bulk()?;
+        let out = runs
+            .iter()
+            .map(|run| bulk.ingest(run))
+            .collect::<Result<Vec<_>, _>>()?;
+        bulk.commit()?;
+        Ok(out)
+    }
+
+    /// One write transaction for many runs, ingested one at a time (so the
+    /// caller need not hold them all): nothing is stored unless
+    /// [`Bulk::commit`] is called. What `matrix ingest` and `matrix db
+    /// rebuild` use; a live run writes each cell in its own transaction.
+    pub fn bulk(&mut self) -> Result<Bulk<'_>, DbError> {
         let path = self.path.clone();
         let tx = begin(&mut self.conn, &path, "cannot begin a transaction")?;
-        let mut out = Vec::with_capacity(runs.len());
-        for run in runs {
-            out.push(ingest_in(&tx, &path, run)?);
-        }
-        tx.commit()
-            .map_err(|e| sqlite(&path, "cannot commit the ingest", e))?;
-        Ok(out)
+        Ok(Bulk { tx, path })
     }
 
     /// Store (or update) a run's own row, its cells left as they are: a
@@ -187,17 +199,11 @@ impl Db {
         upsert_run_row(&tx, &path, run, "")?;
         let e = |e| sqlite(&path, "cannot write a cell", e);
         tx.execute(
-            "DELETE FROM metrics WHERE cell IN
-                (SELECT id FROM cells WHERE run_id = ?1 AND cell_id = ?2)",
-            params![run.run_id, cell.cell_id],
-        )
-        .map_err(e)?;
-        tx.execute(
             "DELETE FROM cells WHERE run_id = ?1 AND cell_id = ?2",
             params![run.run_id, cell.cell_id],
         )
         .map_err(e)?;
-        insert_cells(&tx, &path, &run.run_id, std::slice::from_ref(cell))?;
+        insert_cells(&tx, &path, &run.run_id, &prepare(std::slice::from_ref(cell)))?;
         tx.commit()
             .map_err(|e| sqlite(&path, "cannot commit a cell", e))
     }
@@ -352,14 +358,16 @@ impl Db {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT cell_id, group_id, status, error, key, row FROM cells
-                 WHERE run_id = ?1 ORDER BY rowid",
+                "SELECT c.cell_id, c.group_id, c.status, c.error, k.key, c.row, c.samples
+                 FROM cells c JOIN keys k ON k.id = c.key_id
+                 WHERE c.run_id = ?1 ORDER BY c.id",
             )
             .map_err(self.err(ctx))?;
         let cells = st
             .query_map([run_id], |r| {
                 let key: String = r.get(4)?;
                 let row: String = r.get(5)?;
+                let samples: String = r.get(6)?;
                 Ok(CellRecord {
                     cell_id: r.get(0)?,
                     group_id: r.get(1)?,
@@ -367,41 +375,13 @@ impl Db {
                     error: r.get(3)?,
                     key: serde_json::from_str(&key).unwrap_or_default(),
                     row: serde_json::from_str(&row).unwrap_or_default(),
-                    samples: Vec::new(),
+                    samples: samples_of(&samples),
                 })
             })
             .map_err(self.err(ctx))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.err(ctx))?;
         run.cells = cells;
-        let index: HashMap<String, usize> = run
-            .cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.cell_id.clone(), i))
-            .collect();
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT c.cell_id, m.repeat, m.metric, m.value FROM cells c
-                 JOIN metrics m ON m.cell = c.id
-                 WHERE c.run_id = ?1 ORDER BY m.cell, m.repeat",
-            )
-            .map_err(self.err(ctx))?;
-        let mut rows = st.query([run_id]).map_err(self.err(ctx))?;
-        while let Some(r) = rows.next().map_err(self.err(ctx))? {
-            let cell: String = r.get(0).map_err(self.err(ctx))?;
-            let repeat: i64 = r.get(1).map_err(self.err(ctx))?;
-            let metric: String = r.get(2).map_err(self.err(ctx))?;
-            let value: f64 = r.get(3).map_err(self.err(ctx))?;
-            let Some(&i) = index.get(&cell) else { continue };
-            let samples = &mut run.cells[i].samples;
-            let repeat = repeat.max(0) as usize;
-            while samples.len() <= repeat {
-                samples.push(IndexMap::new());
-            }
-            samples[repeat].insert(metric, value);
-        }
         Ok(run)
     }
 
@@ -416,44 +396,38 @@ impl Db {
         exclude: &[&str],
     ) -> Result<Vec<f64>, DbError> {
         let before = before_started_at.map(micros_of).transpose()?;
+        let ctx = "cannot read a history";
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT r.run_id, m.value FROM cells c
+                "SELECT r.run_id, c.samples FROM cells c
                  JOIN runs r ON r.run_id = c.run_id
-                 JOIN metrics m ON m.cell = c.id
-                 WHERE c.key_text = ?1 AND m.metric = ?2 AND c.status = 'ok'
-                   AND (?3 IS NULL OR r.started_us < ?3)
-                 ORDER BY COALESCE(r.started_us, 0), r.run_id, m.repeat",
+                 WHERE c.key_id = (SELECT id FROM keys WHERE text = ?1) AND c.status = 'ok'
+                   AND (?2 IS NULL OR r.started_us < ?2)
+                 ORDER BY COALESCE(r.started_us, 0), r.run_id, c.id",
             )
-            .map_err(self.err("cannot read a history"))?;
-        let rows = st
-            .query_map(params![key_text(key), metric, before], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))
-            })
-            .map_err(self.err("cannot read a history"))?;
-        let mut out = Vec::new();
-        let mut current: Option<(String, Vec<f64>)> = None;
-        for row in rows {
-            let (run, v) = row.map_err(self.err("cannot read a history"))?;
-            match &mut current {
-                Some((r, vs)) if *r == run => vs.push(v),
-                _ => {
-                    if let Some((r, vs)) = current.take()
-                        && !exclude.contains(&r.as_str())
-                    {
-                        out.push(median(vs));
-                    }
-                    current = Some((run, vec![v]));
-                }
+            .map_err(self.err(ctx))?;
+        let mut rows = st
+            .query(params![key_text(key), before])
+            .map_err(self.err(ctx))?;
+        // Consecutive rows of one run (two cells of one key) make one point.
+        let mut points: Vec<(String, Vec<f64>)> = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err(ctx))? {
+            let run: String = r.get(0).map_err(self.err(ctx))?;
+            let samples: String = r.get(1).map_err(self.err(ctx))?;
+            let values = samples_of(&samples)
+                .into_iter()
+                .filter_map(|s| s.get(metric).copied());
+            match points.last_mut() {
+                Some((r, vs)) if *r == run => vs.extend(values),
+                _ => points.push((run, values.collect())),
             }
         }
-        if let Some((r, vs)) = current
-            && !exclude.contains(&r.as_str())
-        {
-            out.push(median(vs));
-        }
-        Ok(out)
+        Ok(points
+            .into_iter()
+            .filter(|(r, vs)| !vs.is_empty() && !exclude.contains(&r.as_str()))
+            .map(|(_, vs)| median(vs))
+            .collect())
     }
 
     /// Every (cell key, judged metric) series of the ok cells (of runs
@@ -463,73 +437,136 @@ impl Db {
     pub fn all_series(&self, since: Option<jiff::Timestamp>) -> Result<Vec<Series>, DbError> {
         let since = since.map(|t| t.as_microsecond());
         let ctx = "cannot read the series";
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT c.key_text, c.key, m.metric, r.run_id, r.started_at, m.value
-                 FROM metrics m
-                 JOIN cells c ON c.id = m.cell
-                 JOIN runs r ON r.run_id = c.run_id
-                 WHERE c.status = 'ok' AND (?1 IS NULL OR r.started_us >= ?1)
-                 ORDER BY c.key_text, m.metric, COALESCE(r.started_us, 0), r.run_id, m.repeat",
-            )
-            .map_err(self.err(ctx))?;
-        let mut rows = st.query(params![since]).map_err(self.err(ctx))?;
-        let mut out: Vec<Series> = Vec::new();
-        let mut last_key = String::new();
-        let mut pending: Vec<f64> = Vec::new();
-        let flush = |out: &mut Vec<Series>, pending: &mut Vec<f64>| {
-            if let Some(p) = out.last_mut().and_then(|s| s.points.last_mut())
-                && !pending.is_empty()
-            {
-                p.n = pending.len();
-                p.value = median(std::mem::take(pending));
+        // The runs in order (their position orders the points), the judged
+        // metrics, then one scan of the ok cells' values grouped here: an
+        // ORDER BY over every value would sort the whole table.
+        let mut runs: Vec<(String, Option<String>)> = Vec::new();
+        let mut run_index: HashMap<String, u32> = HashMap::new();
+        {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT run_id, started_at FROM runs
+                     WHERE ?1 IS NULL OR started_us >= ?1
+                     ORDER BY COALESCE(started_us, 0), run_id",
+                )
+                .map_err(self.err(ctx))?;
+            let mut rows = st.query(params![since]).map_err(self.err(ctx))?;
+            while let Some(r) = rows.next().map_err(self.err(ctx))? {
+                let id: String = r.get(0).map_err(self.err(ctx))?;
+                run_index.insert(id.clone(), runs.len() as u32);
+                runs.push((id, r.get(1).map_err(self.err(ctx))?));
             }
-        };
-        while let Some(r) = rows.next().map_err(self.err(ctx))? {
-            let metric: String = r.get(2).map_err(self.err(ctx))?;
-            if better(&metric).is_none() {
-                continue;
-            }
-            let kt: String = r.get(0).map_err(self.err(ctx))?;
-            let run: String = r.get(3).map_err(self.err(ctx))?;
-            let value: f64 = r.get(5).map_err(self.err(ctx))?;
-            let same_series = kt == last_key && out.last().is_some_and(|s| s.metric == metric);
-            if !same_series {
-                flush(&mut out, &mut pending);
-                let key: String = r.get(1).map_err(self.err(ctx))?;
-                out.push(Series {
-                    key: serde_json::from_str(&key).unwrap_or_default(),
-                    metric,
-                    points: Vec::new(),
-                });
-                last_key = kt;
-            }
-            let series = out.last_mut().expect("pushed above");
-            if series.points.last().is_none_or(|p| p.run_id != run) {
-                flush(&mut out, &mut pending);
-                let started_at: Option<String> = r.get(4).map_err(self.err(ctx))?;
-                out.last_mut()
-                    .expect("pushed above")
-                    .points
-                    .push(SeriesPoint {
-                        run_id: run,
-                        started_at,
-                        value,
-                        n: 1,
-                    });
-            }
-            pending.push(value);
         }
-        flush(&mut out, &mut pending);
-        Ok(out)
+        // (key id, metric) → points as (run position, repeat values).
+        type Points = Vec<(u32, Vec<f64>)>;
+        let mut grouped: HashMap<(i64, String), Points> = HashMap::new();
+        {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT c.key_id, c.run_id, c.samples FROM cells c
+                     WHERE c.status = 'ok' ORDER BY c.id",
+                )
+                .map_err(self.err(ctx))?;
+            let mut rows = st.query([]).map_err(self.err(ctx))?;
+            let mut last_run: Option<(String, Option<u32>)> = None;
+            while let Some(r) = rows.next().map_err(self.err(ctx))? {
+                let run = r.get_ref(1).map_err(self.err(ctx))?;
+                let run = run.as_str().map_err(|e| self.classify(e.into(), ctx))?;
+                let position = match &last_run {
+                    Some((id, position)) if id == run => *position,
+                    _ => {
+                        let position = run_index.get(run).copied();
+                        last_run = Some((run.to_string(), position));
+                        position
+                    }
+                };
+                let Some(position) = position else { continue };
+                let key: i64 = r.get(0).map_err(self.err(ctx))?;
+                let samples = r.get_ref(2).map_err(self.err(ctx))?;
+                let samples = samples.as_str().map_err(|e| self.classify(e.into(), ctx))?;
+                for sample in samples_of(samples) {
+                    for (metric, value) in sample {
+                        if better(&metric).is_none() {
+                            continue;
+                        }
+                        let points = grouped.entry((key, metric)).or_default();
+                        match points.last_mut() {
+                            Some((p, values)) if *p == position => values.push(value),
+                            _ => points.push((position, vec![value])),
+                        }
+                    }
+                }
+            }
+        }
+        let used: std::collections::HashSet<i64> = grouped.keys().map(|&(k, _)| k).collect();
+        let mut keys: HashMap<i64, (String, CellKey)> = HashMap::new();
+        {
+            let mut st = self
+                .conn
+                .prepare("SELECT id, text, key FROM keys")
+                .map_err(self.err(ctx))?;
+            let mut rows = st.query([]).map_err(self.err(ctx))?;
+            while let Some(r) = rows.next().map_err(self.err(ctx))? {
+                let id: i64 = r.get(0).map_err(self.err(ctx))?;
+                if used.contains(&id) {
+                    let key: String = r.get(2).map_err(self.err(ctx))?;
+                    keys.insert(
+                        id,
+                        (
+                            r.get(1).map_err(self.err(ctx))?,
+                            serde_json::from_str(&key).unwrap_or_default(),
+                        ),
+                    );
+                }
+            }
+        }
+        let mut out: Vec<(&str, Series)> = grouped
+            .into_iter()
+            .filter_map(|((key, name), mut points)| {
+                let (text, cell_key) = keys.get(&key)?;
+                // A run's values arrive together unless it holds two cells
+                // of one key: merge those.
+                points.sort_by_key(|(p, _)| *p);
+                let mut merged: Points = Vec::with_capacity(points.len());
+                for (p, values) in points {
+                    match merged.last_mut() {
+                        Some((q, vs)) if *q == p => vs.extend(values),
+                        _ => merged.push((p, values)),
+                    }
+                }
+                let points = merged
+                    .into_iter()
+                    .map(|(p, values)| {
+                        let (run_id, started_at) = &runs[p as usize];
+                        SeriesPoint {
+                            run_id: run_id.clone(),
+                            started_at: started_at.clone(),
+                            n: values.len(),
+                            value: median(values),
+                        }
+                    })
+                    .collect();
+                Some((
+                    text.as_str(),
+                    Series {
+                        key: cell_key.clone(),
+                        metric: name,
+                        points,
+                    },
+                ))
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0, &a.1.metric).cmp(&(b.0, &b.1.metric)));
+        Ok(out.into_iter().map(|(_, s)| s).collect())
     }
 
     /// Remove every run (the schema stays).
     pub fn delete_all(&mut self) -> Result<(), DbError> {
         self.conn
             .execute_batch(
-                "BEGIN IMMEDIATE; DELETE FROM metrics; DELETE FROM cells; DELETE FROM runs; COMMIT;",
+                "BEGIN IMMEDIATE; DELETE FROM cells; DELETE FROM runs; DELETE FROM keys; COMMIT;",
             )
             .map_err(self.err("cannot delete the runs"))
     }
@@ -545,6 +582,26 @@ impl Db {
                 .map_err(self.err("cannot count rows"))
         };
         Ok((n("runs")?, n("cells")?, n("metrics")?))
+    }
+}
+
+/// Runs written in one transaction: see [`Db::bulk`]. Dropped without
+/// [`commit`](Bulk::commit), it rolls back.
+pub struct Bulk<'c> {
+    tx: rusqlite::Transaction<'c>,
+    path: Utf8PathBuf,
+}
+
+impl Bulk<'_> {
+    /// Store a run (as [`Db::ingest`] does) in this transaction.
+    pub fn ingest(&mut self, run: &RunRecord) -> Result<Ingested, DbError> {
+        ingest_in(&self.tx, &self.path, run)
+    }
+
+    pub fn commit(self) -> Result<(), DbError> {
+        self.tx
+            .commit()
+            .map_err(|e| sqlite(&self.path, "cannot commit the ingest", e))
     }
 }
 
@@ -589,10 +646,71 @@ fn micros_of(t: &str) -> Result<i64, DbError> {
         })
 }
 
+/// A cell ready to write: its key and row serialized once, for both the
+/// content hash and the insert.
+struct Prepared<'a> {
+    cell: &'a CellRecord,
+    key_text: String,
+    key_json: String,
+    row_json: String,
+    /// Every repeat's values: `[{metric: value, ...}, ...]`, NaN left out
+    /// (JSON has no NaN).
+    samples_json: String,
+}
+
+fn samples_json(samples: &[IndexMap<String, f64>]) -> String {
+    let finite: Vec<IndexMap<&str, f64>> = samples
+        .iter()
+        .map(|s| {
+            s.iter()
+                .filter(|(_, v)| !v.is_nan())
+                .map(|(m, v)| (m.as_str(), *v))
+                .collect()
+        })
+        .collect();
+    serde_json::to_string(&finite).expect("samples serialize")
+}
+
+/// A stored `samples` column read back (an unreadable one as none: the
+/// column is only ever written by [`samples_json`]).
+fn samples_of(json: &str) -> Vec<IndexMap<String, f64>> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn prepare(cells: &[CellRecord]) -> Vec<Prepared<'_>> {
+    cells
+        .iter()
+        .map(|c| Prepared {
+            cell: c,
+            key_text: key_text(&c.key),
+            key_json: serde_json::to_string(&c.key).expect("a key serializes"),
+            row_json: serde_json::to_string(&c.row).expect("a row serializes"),
+            samples_json: samples_json(&c.samples),
+        })
+        .collect()
+}
+
 /// The content hash of a run: everything but the path it was read from.
-fn content_hash(run: &RunRecord) -> String {
+/// Strings are length-prefixed, so no two different runs feed the hasher
+/// the same bytes.
+fn content_hash(run: &RunRecord, cells: &[Prepared<'_>]) -> String {
+    fn text(h: &mut blake3::Hasher, s: &str) {
+        h.update(&(s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    fn opt(h: &mut blake3::Hasher, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                h.update(&[1]);
+                text(h, s);
+            }
+            None => {
+                h.update(&[0]);
+            }
+        }
+    }
     let mut h = blake3::Hasher::new();
-    let parts = (
+    let head = (
         &run.run_id,
         &run.source,
         &run.started_at,
@@ -606,9 +724,22 @@ fn content_hash(run: &RunRecord) -> String {
         &run.gpu,
         &run.manifest,
         &run.extras,
-        &run.cells,
     );
-    serde_json::to_writer(&mut h, &parts).expect("a run serializes");
+    text(
+        &mut h,
+        &serde_json::to_string(&head).expect("a run serializes"),
+    );
+    h.update(&(cells.len() as u64).to_le_bytes());
+    for p in cells {
+        let c = p.cell;
+        text(&mut h, &c.cell_id);
+        opt(&mut h, c.group_id.as_deref());
+        text(&mut h, &c.status);
+        opt(&mut h, c.error.as_deref());
+        text(&mut h, &p.key_json);
+        text(&mut h, &p.row_json);
+        text(&mut h, &p.samples_json);
+    }
     h.finalize().to_hex().to_string()
 }
 
@@ -617,7 +748,8 @@ fn ingest_in(
     path: &Utf8Path,
     run: &RunRecord,
 ) -> Result<Ingested, DbError> {
-    let hash = content_hash(run);
+    let cells = prepare(&run.cells);
+    let hash = content_hash(run, &cells);
     let e = |e| sqlite(path, &format!("cannot ingest run {}", run.run_id), e);
     let stored: Option<String> = tx
         .query_row(
@@ -630,11 +762,6 @@ fn ingest_in(
     let what = match stored {
         Some(h) if h == hash => return Ok(Ingested::Unchanged),
         Some(_) => {
-            tx.execute(
-                "DELETE FROM metrics WHERE cell IN (SELECT id FROM cells WHERE run_id = ?1)",
-                [&run.run_id],
-            )
-            .map_err(e)?;
             tx.execute("DELETE FROM cells WHERE run_id = ?1", [&run.run_id])
                 .map_err(e)?;
             Ingested::Replaced
@@ -642,7 +769,7 @@ fn ingest_in(
         None => Ingested::Added,
     };
     upsert_run_row(tx, path, run, &hash)?;
-    insert_cells(tx, path, &run.run_id, &run.cells)?;
+    insert_cells(tx, path, &run.run_id, &cells)?;
     Ok(what)
 }
 
@@ -699,19 +826,35 @@ fn insert_cells(
     tx: &rusqlite::Transaction<'_>,
     path: &Utf8Path,
     run_id: &str,
-    cells: &[CellRecord],
+    cells: &[Prepared<'_>],
 ) -> Result<(), DbError> {
     let e = |e| sqlite(path, &format!("cannot write the cells of run {run_id}"), e);
+    let mut find_key = tx
+        .prepare_cached("SELECT id FROM keys WHERE text = ?1")
+        .map_err(e)?;
+    let mut add_key = tx
+        .prepare_cached("INSERT INTO keys (text, key) VALUES (?1, ?2)")
+        .map_err(e)?;
     let mut cell_st = tx
         .prepare_cached(
-            "INSERT OR REPLACE INTO cells (run_id, cell_id, group_id, status, error, key_text, key, row)
+            "INSERT OR REPLACE INTO cells
+                (run_id, cell_id, group_id, status, error, key_id, row, samples)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .map_err(e)?;
-    let mut metric_st = tx
-        .prepare_cached("INSERT INTO metrics (cell, repeat, metric, value) VALUES (?1, ?2, ?3, ?4)")
-        .map_err(e)?;
-    for c in cells {
+    for p in cells {
+        let c = p.cell;
+        let key_id = match find_key
+            .query_row([&p.key_text], |r| r.get::<_, i64>(0))
+            .optional()
+            .map_err(e)?
+        {
+            Some(id) => id,
+            None => {
+                add_key.execute([&p.key_text, &p.key_json]).map_err(e)?;
+                tx.last_insert_rowid()
+            }
+        };
         cell_st
             .execute(params![
                 run_id,
@@ -719,18 +862,11 @@ fn insert_cells(
                 c.group_id,
                 c.status,
                 c.error,
-                key_text(&c.key),
-                serde_json::to_string(&c.key).expect("a key serializes"),
-                serde_json::to_string(&c.row).expect("a row serializes"),
+                key_id,
+                p.row_json,
+                p.samples_json,
             ])
             .map_err(e)?;
-        let id = tx.last_insert_rowid();
-        for (i, sample) in c.samples.iter().enumerate() {
-            // NaN cannot be stored (SQLite reads it as NULL).
-            for (m, v) in sample.iter().filter(|(_, v)| !v.is_nan()) {
-                metric_st.execute(params![id, i as i64, m, v]).map_err(e)?;
-            }
-        }
     }
     Ok(())
 }
