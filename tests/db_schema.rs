@@ -81,7 +81,18 @@ fn a_version_1_database_is_migrated_with_every_repeat() {
         .collect();
     assert_eq!(e2e, vec![2.1, 2.0, 1.9]);
     assert_eq!(run.cells[0].samples[2]["prefill_latency_s"], 0.6);
-    assert_eq!(run.cells[0].row["e2e_latency_s"], "2.0");
+    let rows: Vec<Vec<(&str, &str)>> = run
+        .cells
+        .iter()
+        .map(|c| c.row.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec![("bsz", "8"), ("e2e_latency_s", "2.0")],
+            vec![("bsz", "16"), ("e2e_latency_s", "")],
+        ]
+    );
 
     // History and series read the migrated ids.
     assert_eq!(

@@ -358,23 +358,43 @@ impl Db {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT c.cell_id, c.group_id, c.status, c.error, k.key, c.row, c.samples
+                "SELECT c.cell_id, c.group_id, c.status, c.error, k.key, c.columns_id, c.row,
+                        c.samples
                  FROM cells c JOIN keys k ON k.id = c.key_id
                  WHERE c.run_id = ?1 ORDER BY c.id",
             )
             .map_err(self.err(ctx))?;
+        let mut headers: HashMap<i64, Vec<String>> = HashMap::new();
+        {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, columns FROM columnsets
+                     WHERE id IN (SELECT columns_id FROM cells WHERE run_id = ?1)",
+                )
+                .map_err(self.err(ctx))?;
+            let mut rows = st.query([run_id]).map_err(self.err(ctx))?;
+            while let Some(r) = rows.next().map_err(self.err(ctx))? {
+                let columns: String = r.get(1).map_err(self.err(ctx))?;
+                headers.insert(
+                    r.get(0).map_err(self.err(ctx))?,
+                    serde_json::from_str(&columns).unwrap_or_default(),
+                );
+            }
+        }
         let cells = st
             .query_map([run_id], |r| {
                 let key: String = r.get(4)?;
-                let row: String = r.get(5)?;
-                let samples: String = r.get(6)?;
+                let columns: i64 = r.get(5)?;
+                let row: String = r.get(6)?;
+                let samples: String = r.get(7)?;
                 Ok(CellRecord {
                     cell_id: r.get(0)?,
                     group_id: r.get(1)?,
                     status: r.get(2)?,
                     error: r.get(3)?,
                     key: serde_json::from_str(&key).unwrap_or_default(),
-                    row: serde_json::from_str(&row).unwrap_or_default(),
+                    row: row_of(headers.get(&columns).map_or(&[], Vec::as_slice), &row),
                     samples: samples_of(&samples),
                 })
             })
@@ -566,7 +586,8 @@ impl Db {
     pub fn delete_all(&mut self) -> Result<(), DbError> {
         self.conn
             .execute_batch(
-                "BEGIN IMMEDIATE; DELETE FROM cells; DELETE FROM runs; DELETE FROM keys; COMMIT;",
+                "BEGIN IMMEDIATE; DELETE FROM cells; DELETE FROM runs; DELETE FROM keys;
+                 DELETE FROM columnsets; COMMIT;",
             )
             .map_err(self.err("cannot delete the runs"))
     }
@@ -646,46 +667,88 @@ fn micros_of(t: &str) -> Result<i64, DbError> {
         })
 }
 
-/// A cell ready to write: its key and row serialized once, for both the
-/// content hash and the insert.
+/// A cell ready to write: its key, row and samples serialized once, for
+/// both the content hash and the insert.
 struct Prepared<'a> {
     cell: &'a CellRecord,
     key_text: String,
     key_json: String,
-    row_json: String,
-    /// Every repeat's values: `[{metric: value, ...}, ...]`, NaN left out
-    /// (JSON has no NaN).
+    /// The row's column names (a `columnsets` entry) and values, as JSON
+    /// arrays.
+    columns_json: String,
+    values_json: String,
     samples_json: String,
 }
 
+/// The `samples` column: the metric names once, then per repeat one value
+/// per name (null where the repeat has none, or NaN: JSON has no NaN).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredSamples<'a> {
+    metrics: Vec<std::borrow::Cow<'a, str>>,
+    repeats: Vec<Vec<Option<f64>>>,
+}
+
 fn samples_json(samples: &[IndexMap<String, f64>]) -> String {
-    let finite: Vec<IndexMap<&str, f64>> = samples
+    let mut names: indexmap::IndexSet<&str> = indexmap::IndexSet::new();
+    for sample in samples {
+        names.extend(sample.keys().map(String::as_str));
+    }
+    let repeats = samples
         .iter()
         .map(|s| {
-            s.iter()
-                .filter(|(_, v)| !v.is_nan())
-                .map(|(m, v)| (m.as_str(), *v))
+            names
+                .iter()
+                .map(|m| s.get(*m).copied().filter(|v| !v.is_nan()))
                 .collect()
         })
         .collect();
-    serde_json::to_string(&finite).expect("samples serialize")
+    let stored = StoredSamples {
+        metrics: names.into_iter().map(std::borrow::Cow::Borrowed).collect(),
+        repeats,
+    };
+    serde_json::to_string(&stored).expect("samples serialize")
 }
 
 /// A stored `samples` column read back (an unreadable one as none: the
 /// column is only ever written by [`samples_json`]).
 fn samples_of(json: &str) -> Vec<IndexMap<String, f64>> {
-    serde_json::from_str(json).unwrap_or_default()
+    let Ok(stored) = serde_json::from_str::<StoredSamples<'_>>(json) else {
+        return Vec::new();
+    };
+    stored
+        .repeats
+        .iter()
+        .map(|values| {
+            stored
+                .metrics
+                .iter()
+                .zip(values)
+                .filter_map(|(m, v)| v.map(|v| (m.to_string(), v)))
+                .collect()
+        })
+        .collect()
+}
+
+/// A stored row (column names and values, JSON arrays) read back.
+fn row_of(columns: &[String], values: &str) -> IndexMap<String, String> {
+    let values: Vec<String> = serde_json::from_str(values).unwrap_or_default();
+    columns.iter().cloned().zip(values).collect()
 }
 
 fn prepare(cells: &[CellRecord]) -> Vec<Prepared<'_>> {
     cells
         .iter()
-        .map(|c| Prepared {
-            cell: c,
-            key_text: key_text(&c.key),
-            key_json: serde_json::to_string(&c.key).expect("a key serializes"),
-            row_json: serde_json::to_string(&c.row).expect("a row serializes"),
-            samples_json: samples_json(&c.samples),
+        .map(|c| {
+            let columns: Vec<&str> = c.row.keys().map(String::as_str).collect();
+            let values: Vec<&str> = c.row.values().map(String::as_str).collect();
+            Prepared {
+                cell: c,
+                key_text: key_text(&c.key),
+                key_json: serde_json::to_string(&c.key).expect("a key serializes"),
+                columns_json: serde_json::to_string(&columns).expect("names serialize"),
+                values_json: serde_json::to_string(&values).expect("values serialize"),
+                samples_json: samples_json(&c.samples),
+            }
         })
         .collect()
 }
@@ -737,7 +800,8 @@ fn content_hash(run: &RunRecord, cells: &[Prepared<'_>]) -> String {
         text(&mut h, &c.status);
         opt(&mut h, c.error.as_deref());
         text(&mut h, &p.key_json);
-        text(&mut h, &p.row_json);
+        text(&mut h, &p.columns_json);
+        text(&mut h, &p.values_json);
         text(&mut h, &p.samples_json);
     }
     h.finalize().to_hex().to_string()
@@ -835,14 +899,40 @@ fn insert_cells(
     let mut add_key = tx
         .prepare_cached("INSERT INTO keys (text, key) VALUES (?1, ?2)")
         .map_err(e)?;
+    let mut find_columns = tx
+        .prepare_cached("SELECT id FROM columnsets WHERE columns = ?1")
+        .map_err(e)?;
+    let mut add_columns = tx
+        .prepare_cached("INSERT INTO columnsets (columns) VALUES (?1)")
+        .map_err(e)?;
     let mut cell_st = tx
         .prepare_cached(
             "INSERT OR REPLACE INTO cells
-                (run_id, cell_id, group_id, status, error, key_id, row, samples)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                (run_id, cell_id, group_id, status, error, key_id, columns_id, row, samples)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(e)?;
+    // The cells of a run mostly share one header: look it up once.
+    let mut columns_ids: HashMap<&str, i64> = HashMap::new();
     for p in cells {
+        let columns_id = match columns_ids.get(p.columns_json.as_str()) {
+            Some(&id) => id,
+            None => {
+                let id = match find_columns
+                    .query_row([&p.columns_json], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(e)?
+                {
+                    Some(id) => id,
+                    None => {
+                        add_columns.execute([&p.columns_json]).map_err(e)?;
+                        tx.last_insert_rowid()
+                    }
+                };
+                columns_ids.insert(&p.columns_json, id);
+                id
+            }
+        };
         let c = p.cell;
         let key_id = match find_key
             .query_row([&p.key_text], |r| r.get::<_, i64>(0))
@@ -863,7 +953,8 @@ fn insert_cells(
                 c.status,
                 c.error,
                 key_id,
-                p.row_json,
+                columns_id,
+                p.values_json,
                 p.samples_json,
             ])
             .map_err(e)?;
