@@ -480,7 +480,10 @@ impl Db {
         }
         // (key id, metric) → points as (run position, repeat values).
         type Points = Vec<(u32, Vec<f64>)>;
-        let mut grouped: HashMap<(i64, String), Points> = HashMap::new();
+        let mut grouped: HashMap<(i64, u32), Points> = HashMap::new();
+        // Judged metric names, numbered as met (`None`: not judged).
+        let mut names: Vec<String> = Vec::new();
+        let mut name_ids: HashMap<String, Option<u32>> = HashMap::new();
         {
             let mut st = self
                 .conn
@@ -506,16 +509,34 @@ impl Db {
                 let key: i64 = r.get(0).map_err(self.err(ctx))?;
                 let samples = r.get_ref(2).map_err(self.err(ctx))?;
                 let samples = samples.as_str().map_err(|e| self.classify(e.into(), ctx))?;
-                for sample in samples_of(samples) {
-                    for (metric, value) in sample {
-                        if better(&metric).is_none() {
-                            continue;
+                let Ok(stored) = serde_json::from_str::<StoredSamples<'_>>(samples) else {
+                    continue;
+                };
+                for (j, metric) in stored.metrics.iter().enumerate() {
+                    let id = match name_ids.get(metric.as_ref()) {
+                        Some(id) => *id,
+                        None => {
+                            let id = better(metric).map(|_| {
+                                names.push(metric.to_string());
+                                names.len() as u32 - 1
+                            });
+                            name_ids.insert(metric.to_string(), id);
+                            id
                         }
-                        let points = grouped.entry((key, metric)).or_default();
-                        match points.last_mut() {
-                            Some((p, values)) if *p == position => values.push(value),
-                            _ => points.push((position, vec![value])),
-                        }
+                    };
+                    let Some(id) = id else { continue };
+                    let values: Vec<f64> = stored
+                        .repeats
+                        .iter()
+                        .filter_map(|r| r.get(j).copied().flatten())
+                        .collect();
+                    if values.is_empty() {
+                        continue;
+                    }
+                    let points = grouped.entry((key, id)).or_default();
+                    match points.last_mut() {
+                        Some((p, vs)) if *p == position => vs.extend(values),
+                        _ => points.push((position, values)),
                     }
                 }
             }
@@ -545,6 +566,7 @@ impl Db {
         let mut out: Vec<(&str, Series)> = grouped
             .into_iter()
             .filter_map(|((key, name), mut points)| {
+                let name = names[name as usize].clone();
                 let (text, cell_key) = keys.get(&key)?;
                 // A run's values arrive together unless it holds two cells
                 // of one key: merge those.
