@@ -164,7 +164,7 @@ fn cut(s: &str, max: usize) -> String {
     }
 }
 
-const LEGEND_W: u32 = 250;
+const LEGEND_W: u32 = 320;
 const CAPTION_H: u32 = 24;
 
 impl Chart {
@@ -376,7 +376,7 @@ impl Chart {
         }
 
         // Legend: one row per series, then the frontier and the marks.
-        let font = (FAMILY, 13).into_font();
+        let font = (FAMILY, 12).into_font();
         let row = 20i32;
         let (_, lh) = legend.dim_in_pixel();
         let fit = ((lh as i32 - 20) / row).max(1) as usize;
@@ -410,7 +410,7 @@ impl Chart {
                 .map_err(e)?;
             legend
                 .draw(&Text::new(
-                    cut(name, 30),
+                    cut(name, 48),
                     (36, y - 7),
                     font.clone(),
                 ))

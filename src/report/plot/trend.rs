@@ -17,6 +17,17 @@ use super::data::unit;
 use super::error::PlotError;
 use super::{Kind, PlotOptions};
 
+/// The columns that name a lone cell's line.
+const SHORT_LABEL: [&str; 7] = [
+    "deploy",
+    "backend",
+    "bsz",
+    "input_len",
+    "output_len",
+    "request_rate",
+    "max_concurrency",
+];
+
 /// min–max of a run's repeats: (run id, key text, metric) → (min, max).
 pub type TrendSpread = BTreeMap<(String, String, String), (f64, f64)>;
 
@@ -67,6 +78,27 @@ pub fn charts(input: &TrendInput, opts: &PlotOptions) -> Result<Vec<Chart>, Plot
         });
     }
     let labeler = Labeler::new(input.series.iter().map(|s| &s.key));
+    let single = {
+        let mut keys: Vec<&CellKey> = input.series.iter().map(|s| &s.key).collect();
+        keys.dedup();
+        keys.len() == 1
+    };
+    // One cell: nothing varies, so name it by what says which cell it is
+    // (the whole key would not fit a legend).
+    let label = |key: &CellKey| -> String {
+        if !single {
+            return labeler.label(key);
+        }
+        let short: Vec<String> = SHORT_LABEL
+            .iter()
+            .filter_map(|c| key.get(*c).map(|v| format!("{c}={v}")))
+            .collect();
+        if short.is_empty() {
+            labeler.label(key)
+        } else {
+            short.join(" ")
+        }
+    };
     let mut metrics: Vec<&str> = Vec::new();
     for s in &input.series {
         if !metrics.contains(&s.metric.as_str()) {
@@ -132,7 +164,7 @@ pub fn charts(input: &TrendInput, opts: &PlotOptions) -> Result<Vec<Chart>, Plot
                             y: p.value,
                             label: format!(
                                 "{}: {:+.1}% at {}",
-                                labeler.label(&s.key),
+                                label(&s.key),
                                 r.change_pct,
                                 r.run_id
                             ),
@@ -141,7 +173,7 @@ pub fn charts(input: &TrendInput, opts: &PlotOptions) -> Result<Vec<Chart>, Plot
                 }
             }
             chart.series.push(ChartSeries {
-                name: labeler.label(&s.key),
+                name: label(&s.key),
                 points,
                 band: if has_band { band } else { Vec::new() },
                 shape: MarkerShape::Circle,
