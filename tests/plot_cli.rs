@@ -216,6 +216,40 @@ fn latency_sweep_draws_a_line_per_input_length_as_svg_and_png() {
         buf.iter().any(|b| *b < 128),
         "something dark drawn on the white"
     );
+    let texts: Vec<(String, String)> = reader
+        .info()
+        .utf8_text
+        .iter()
+        .map(|t| (t.keyword.clone(), t.get_text().unwrap()))
+        .collect();
+    assert!(
+        texts.contains(&("Title".into(), title.clone())),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&("Description".into(), format!("made by: {cmd}"))),
+        "{texts:?}"
+    );
+
+    // Deterministic: the same command gives the same bytes.
+    let before = std::fs::read(dir.join("latency-e2e_latency_s.svg")).unwrap();
+    let out = plot(
+        &p,
+        &[
+            "latest",
+            "--kind",
+            "latency",
+            "-o",
+            dir.to_str().unwrap(),
+            "--format",
+            "both",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert_eq!(
+        std::fs::read(dir.join("latency-e2e_latency_s.svg")).unwrap(),
+        before
+    );
 
     // The same from the run's CSV, without any database.
     let csv = p.csv_path(&id);

@@ -278,6 +278,14 @@ impl Chart {
             let mut enc = png::Encoder::new(&mut out, width, height);
             enc.set_color(png::ColorType::Rgb);
             enc.set_depth(png::BitDepth::Eight);
+            // The title and the command as text chunks too (UTF-8: paths).
+            for (k, v) in [
+                ("Title", self.title.clone()),
+                ("Description", format!("made by: {}", self.command)),
+            ] {
+                enc.add_itxt_chunk(k.into(), v)
+                    .map_err(|e| self.draw_error(e.to_string()))?;
+            }
             let mut w = enc
                 .write_header()
                 .map_err(|e| self.draw_error(e.to_string()))?;
