@@ -8,11 +8,13 @@
 //! - [`table`]: the results table of a run's CSV (varying axes × headline
 //!   metrics), shared by the end of a run and `matrix show`.
 //! - [`show`]: `matrix show RUN [CELL]`.
+//! - [`plot`]: `matrix plot`: SVG / PNG charts of runs and trends.
 
 pub mod compare;
 pub mod display;
 mod error;
 pub mod json;
+pub mod plot;
 pub mod regressions;
 pub mod show;
 pub mod stats;
