@@ -17,6 +17,7 @@ pub mod plan;
 pub mod regressions;
 pub mod run;
 pub mod runs;
+pub mod serve;
 pub mod show;
 pub mod show_config;
 pub mod sim;

@@ -8,12 +8,14 @@
 //! - [`table`]: the results table of a run's CSV (varying axes × headline
 //!   metrics), shared by the end of a run and `matrix show`.
 //! - [`show`]: `matrix show RUN [CELL]`.
+//! - [`serve`]: `matrix serve`, the read-only web dashboard.
 
 pub mod compare;
 pub mod display;
 mod error;
 pub mod json;
 pub mod regressions;
+pub mod serve;
 pub mod show;
 pub mod stats;
 pub mod summary;
