@@ -81,7 +81,7 @@ fn every_page_renders_in_chromium() {
     let shots = screenshots_dir();
     println!("screenshots: {}", shots.display());
     let mut page = browser.page();
-    let mut shot = |page: &mut support::cdp::Page, name: &str| {
+    let shot = |page: &mut support::cdp::Page, name: &str| {
         let path = page.screenshot(&shots.join(format!("{name}.png")));
         println!("screenshot {name}: {}", path.display());
     };
@@ -173,4 +173,16 @@ fn every_page_renders_in_chromium() {
         .filter(|e| !e.contains("404"))
         .collect();
     assert!(script_errors.is_empty(), "404 page: {script_errors:?}");
+
+    // The error collector itself sees a console error (so the empty lists
+    // above mean something).
+    page.eval("console.error('probe-error')");
+    assert!(
+        support::wait_for(Duration::from_secs(10), || {
+            page.eval("1");
+            page.errors.iter().any(|e| e.contains("probe-error"))
+        }),
+        "console errors are collected: {:?}",
+        page.errors
+    );
 }

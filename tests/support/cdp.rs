@@ -131,11 +131,27 @@ fn http(port: u16, method: &str, path: &str) -> String {
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("DevTools answer");
-    raw.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
+    // DevTools keeps the connection open: read the head, then
+    // Content-Length bytes.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("DevTools answer");
+        assert!(n > 0, "DevTools closed the connection early");
+        raw.extend_from_slice(&buf[..n]);
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a Content-Length");
+        if raw.len() >= end + 4 + len {
+            return String::from_utf8_lossy(&raw[end + 4..end + 4 + len]).into_owned();
+        }
+    }
 }
 
 /// One tab.
