@@ -59,6 +59,10 @@ pub enum Command {
     /// Steps in every cell's history in the results database: open
     /// regressions (exit 1 while one is open).
     Regressions(RegressionsArgs),
+    /// Draw charts of runs as SVG / PNG files: latency or serving sweeps,
+    /// throughput per GPU against interactivity (pareto), a metric's trend
+    /// over the database's runs (docs/PLOTS.md).
+    Plot(PlotArgs),
     /// A read-only web dashboard of the results database: runs, run pages,
     /// comparisons, trends (docs/DASHBOARD.md).
     Serve(ServeArgs),
@@ -127,6 +131,38 @@ pub struct RegressionsArgs {
     /// Print as JSON (`{"format":1,"regressions":[...]}`).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Runs: run ids (or unique starts), `latest`, `latest~N`, or paths (a
+    /// run folder, a results folder, a CSV). Trend: the runs whose cells
+    /// are followed through the database.
+    #[arg(value_name = "RUN", required = true)]
+    pub runs: Vec<String>,
+    /// What to draw.
+    #[arg(long, value_parser = ["latency", "serving", "pareto", "trend"])]
+    pub kind: String,
+    /// Keep only cells with these values of an axis (repeatable), e.g.
+    /// `--only input_len=1024`.
+    #[arg(long = "only", value_name = "AXIS=VALUES")]
+    pub only: Vec<String>,
+    /// Only these metric columns (repeatable or a comma list), e.g.
+    /// `--metric e2e_latency_s`.
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub metric: Vec<String>,
+    /// Folder the files are written to (created).
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Utf8PathBuf,
+    /// File format.
+    #[arg(long, default_value = "svg", value_parser = ["svg", "png", "both"])]
+    pub format: String,
+    /// Width of each chart (pixels).
+    #[arg(long, default_value_t = 960, value_parser = clap::value_parser!(u32).range(320..=8000))]
+    pub width: u32,
+    /// Height of each chart (pixels).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(240..=8000))]
+    pub height: u32,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,8 @@ pub enum Error {
     Report(#[from] crate::report::ReportError),
     #[error(transparent)]
     Db(#[from] crate::record::db::DbError),
+    #[error(transparent)]
+    Plot(#[from] crate::report::plot::PlotError),
     #[error("{context}")]
     Io {
         context: String,
@@ -56,6 +58,7 @@ impl Error {
             Error::Record(e) => e.hint(),
             Error::Report(e) => e.hint(),
             Error::Db(e) => e.hint(),
+            Error::Plot(e) => e.hint(),
             Error::Io { .. } => None,
         }
     }
@@ -70,6 +73,7 @@ impl Error {
             Error::Record(e) => e.exit_code(),
             Error::Report(e) => e.exit_code(),
             Error::Db(e) => e.exit_code(),
+            Error::Plot(e) => e.exit_code(),
             Error::Io { .. } => EXIT_FAILED,
             _ => EXIT_USAGE,
         }

@@ -173,6 +173,21 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 db: db.clone(),
             },
         ),
+        Command::Plot(a) => app::plot::run(
+            &root,
+            app::plot::PlotRequest {
+                runs: a.runs,
+                kind: a.kind,
+                only: a.only,
+                metrics: a.metric,
+                out: a.output,
+                format: a.format,
+                width: a.width,
+                height: a.height,
+                db: db.clone(),
+                command: app::plot::command_line(std::env::args().skip(1)),
+            },
+        ),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod model_info;
 pub mod parse;
 pub mod plan;
+pub mod plot;
 pub mod regressions;
 pub mod run;
 pub mod runs;

@@ -9,11 +9,13 @@
 //!   metrics), shared by the end of a run and `matrix show`.
 //! - [`show`]: `matrix show RUN [CELL]`.
 //! - [`serve`]: `matrix serve`, the read-only web dashboard.
+//! - [`plot`]: `matrix plot`: SVG / PNG charts of runs and trends.
 
 pub mod compare;
 pub mod display;
 mod error;
 pub mod json;
+pub mod plot;
 pub mod regressions;
 pub mod serve;
 pub mod show;
