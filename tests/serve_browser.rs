@@ -2,7 +2,8 @@
 //! over the DevTools protocol (tests/support/cdp.rs) against the database
 //! of real sim runs. Each page renders without console errors, the run
 //! table has one row per cell, the compare page shows the planted
-//! regression, a reproduce box fills in, a cell recorded after the page
+//! regression, a run's chart has one point per cell, a reproduce box
+//! fills in, a cell recorded after the page
 //! loaded appears without a reload. A screenshot of each page is kept in
 //! `$MATRIX_SCREENSHOTS_DIR` (default: a new folder under the system temp
 //! folder, not deleted); its path is printed.
@@ -110,6 +111,29 @@ fn every_page_renders_in_chromium() {
         "the reproduce box shows the run's command: {}",
         page.eval("document.querySelector('#cells details.repro pre').textContent")
     );
+    // Its plots: drawn by src/report/plot, inline SVG, one point per cell.
+    assert!(
+        page.wait_until(
+            "document.querySelector('section.plots').dataset.loaded === '1'",
+            Duration::from_secs(60)
+        ),
+        "the run's plots load"
+    );
+    let figures = page.eval("document.querySelectorAll('section.plots figure.plot svg').length");
+    assert!(figures.as_u64().unwrap() >= 1, "at least one chart: {figures}");
+    let first = page.eval(
+        "(() => { const f = document.querySelector('section.plots figure.plot'); \
+         const m = JSON.parse(f.querySelector('svg metadata').textContent); \
+         return { points: Number(f.dataset.points), \
+                  meta: m.series.reduce((n, s) => n + s.points, 0), \
+                  circles: f.querySelectorAll('svg circle').length }; })()",
+    );
+    assert_eq!(first["points"], cells as u64, "one point per cell: {first}");
+    assert_eq!(first["meta"], cells as u64, "the SVG's own count: {first}");
+    assert!(
+        first["circles"].as_u64().unwrap() >= cells as u64,
+        "a marker drawn per cell: {first}"
+    );
     shot(&mut page, "run");
     assert!(page.errors.is_empty(), "run page: {:?}", page.errors);
 
@@ -125,6 +149,18 @@ fn every_page_renders_in_chromium() {
         summary.as_str().unwrap().contains("regression"),
         "{summary}"
     );
+    assert!(
+        page.wait_until(
+            "document.querySelector('section.plots').dataset.loaded === '1'",
+            Duration::from_secs(60)
+        ),
+        "the compare plots load"
+    );
+    assert_eq!(
+        page.eval("Number(document.querySelector('section.plots figure.plot').dataset.points)"),
+        2 * cells as u64,
+        "both runs' cells on the compare chart"
+    );
     shot(&mut page, "compare");
     assert!(page.errors.is_empty(), "compare: {:?}", page.errors);
 
@@ -135,6 +171,20 @@ fn every_page_renders_in_chromium() {
             .as_u64()
             .unwrap()
             >= 1
+    );
+    assert!(
+        page.wait_until(
+            "[...document.querySelectorAll('section.plots')].every(s => s.dataset.loaded === '1')",
+            Duration::from_secs(60)
+        ),
+        "the trend plots load"
+    );
+    assert!(
+        page.eval("document.querySelectorAll('section.trend figure.plot svg').length")
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "a trend chart"
     );
     shot(&mut page, "trends");
     assert!(page.errors.is_empty(), "trends: {:?}", page.errors);

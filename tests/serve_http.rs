@@ -115,6 +115,15 @@ fn pages_api_and_files_of_sim_runs() {
     assert_eq!(sh.status, 200);
     assert!(sh.header("content-type").unwrap().starts_with("text/plain"));
 
+    // Plots (src/report/plot's SVG, inline in an HTML fragment).
+    let plots = s.get(&format!("/runs/{new}/plots"));
+    assert_eq!(plots.status, 200);
+    assert!(plots.text().contains("<svg"), "{}", plots.text());
+    assert!(plots.text().contains(&format!("data-points=\"{csv_rows}\"")));
+    assert_eq!(s.get("/runs/no-such-run/plots").status, 404);
+    assert!(s.get(&format!("/compare/{base}/{new}/plots")).text().contains("<svg"));
+    assert!(s.get("/trends/plots?model=qwen&mode=latency").text().contains("<svg"));
+
     // Compare and trends.
     let cmp = s.get(&format!("/compare/{base}/{new}"));
     assert_eq!(cmp.status, 200);

@@ -10,6 +10,7 @@ pub mod api;
 pub mod data;
 pub mod files;
 pub mod pages;
+pub mod plots;
 
 use std::sync::Arc;
 
@@ -145,9 +146,12 @@ pub fn router(opts: ServeOptions) -> Router {
     Router::new()
         .route("/", get(runs_page))
         .route("/runs/{id}", get(run_page))
+        .route("/runs/{id}/plots", get(run_plots))
         .route("/compare", get(compare_form))
         .route("/compare/{base}/{new}", get(compare_page))
+        .route("/compare/{base}/{new}/plots", get(compare_plots))
         .route("/trends", get(trends_page))
+        .route("/trends/plots", get(trend_plots))
         .route("/files/{*path}", get(file))
         .route("/assets/style.css", get(css))
         .route("/assets/app.js", get(js))
@@ -167,6 +171,21 @@ async fn runs_page(State(st): State<Shared>, Query(q): Query<data::RunFilter>) -
 
 async fn run_page(State(st): State<Shared>, Path(id): Path<String>) -> Response {
     page(move || pages::run(&st, &id)).await
+}
+
+async fn run_plots(State(st): State<Shared>, Path(id): Path<String>) -> Response {
+    page(move || plots::run(&st, &id)).await
+}
+
+async fn compare_plots(
+    State(st): State<Shared>,
+    Path((base, new)): Path<(String, String)>,
+) -> Response {
+    page(move || plots::compare(&st, &base, &new)).await
+}
+
+async fn trend_plots(State(st): State<Shared>, Query(q): Query<data::TrendFilter>) -> Response {
+    page(move || plots::trend(&st, &q)).await
 }
 
 /// `/compare?base=A&new=B` (the runs page's form): the compare page's URL.

@@ -66,16 +66,6 @@ pub fn error_page(status: u16, message: &str) -> String {
     )
 }
 
-/// Where plots go until `src/report/plot` lands on this branch.
-fn plots_placeholder(what: &str) -> String {
-    format!(
-        "<section class=\"plots\"><h2>Plots</h2>\n<p class=\"todo\">PLOTS NOT YET EMBEDDED: \
-         the {} plots come from src/report/plot (`matrix plot`), which has not been merged \
-         into this branch yet.</p></section>\n",
-        esc(what)
-    )
-}
-
 fn text_input(name: &str, label: &str, value: &Option<String>, hint: &str) -> String {
     format!(
         "<label>{label} <input name=\"{name}\" value=\"{}\" placeholder=\"{}\"></label> ",
@@ -262,7 +252,10 @@ pub fn run(st: &ServeOptions, selector: &str) -> Result<String, Failure> {
         }
         b.push_str("</ul>\n");
     }
-    b.push_str(&plots_placeholder("run"));
+    b.push_str(&super::plots::placeholder(&format!(
+        "/runs/{}/plots",
+        url_part(&run.run_id)
+    )));
     b.push_str("<h2>Results</h2>\n");
     cells_table(st, &run, &mut b);
     if let Some(m) = &run.manifest {
@@ -305,7 +298,11 @@ pub fn compare(st: &ServeOptions, base: &str, new: &str) -> Result<String, Failu
     );
     b.push_str(between(&doc, "<body>\n", "</body>"));
     b.push_str("</div>\n");
-    b.push_str(&plots_placeholder("base and new"));
+    b.push_str(&super::plots::placeholder(&format!(
+        "/compare/{}/{}/plots",
+        url_part(&b_run.run_id),
+        url_part(&n_run.run_id)
+    )));
     Ok(layout(
         &format!("compare {} → {}", b_run.run_id, n_run.run_id),
         &b,
@@ -334,7 +331,15 @@ pub fn trends(st: &ServeOptions, f: &TrendFilter) -> Result<String, Failure> {
             m = esc(&g.model),
             o = esc(&g.mode)
         );
-        b.push_str(&plots_placeholder("trend"));
+        let mut src = format!(
+            "/trends/plots?model={}&mode={}",
+            url_part(&g.model),
+            url_part(&g.mode)
+        );
+        if let Some(m) = f.metric.as_deref().filter(|m| !m.is_empty()) {
+            src.push_str(&format!("&metric={}", url_part(m)));
+        }
+        b.push_str(&super::plots::placeholder(&src));
         b.push_str("<h3>Change points</h3>\n");
         if g.changes.is_empty() {
             b.push_str("<p>None.</p>\n");

@@ -114,8 +114,29 @@ function poll(table) {
   setTimeout(tick, 2000);
 }
 
+// Plots: each section's charts (inline SVG, drawn on the server) are
+// fetched after the page renders.
+function loadPlots(section) {
+  var body = section.querySelector(".plots-body");
+  fetch(section.dataset.src)
+    .then(function (r) { return r.text().then(function (t) { return [r.ok, t]; }); })
+    .then(function (res) {
+      if (res[0]) {
+        body.innerHTML = res[1];
+      } else {
+        body.textContent = "cannot draw the charts (HTTP error)";
+      }
+      section.dataset.loaded = "1";
+    })
+    .catch(function (e) {
+      body.textContent = "cannot load the charts: " + e;
+      section.dataset.loaded = "1";
+    });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   wireReproduce(document);
+  document.querySelectorAll("section.plots[data-src]").forEach(loadPlots);
   var t = document.getElementById("cells");
   if (t && t.dataset.live === "1") poll(t);
 });
