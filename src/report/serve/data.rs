@@ -305,8 +305,10 @@ pub fn trends(st: &ServeOptions, f: &TrendFilter) -> Result<Vec<TrendGroup>, Fai
         return Ok(Vec::new());
     };
     let series = db.all_series(None).map_err(db_failure)?;
+    // `-` (how a series without that column is listed) matches its absence.
     let want = |v: Option<&String>, f: &Option<String>| match given(f) {
         None => true,
+        Some("-") => v.is_none(),
         Some(w) => v.is_some_and(|v| v == w),
     };
     let mut groups: BTreeMap<(String, String), Vec<Series>> = BTreeMap::new();
