@@ -119,7 +119,14 @@ fn main() {
     for format in ["svg", "both"] {
         let t = Instant::now();
         let status = std::process::Command::new(env!("CARGO_BIN_EXE_matrix"))
-            .args(["--db", db_file.as_str(), "plot", "latest", "--kind", "latency"])
+            .args([
+                "--db",
+                db_file.as_str(),
+                "plot",
+                "latest",
+                "--kind",
+                "latency",
+            ])
             .args(["-o", out.as_str(), "--format", format])
             .stdout(std::process::Stdio::null())
             .status()

@@ -152,10 +152,7 @@ fn main() {
     rt.block_on(async {
         for (what, uri) in [
             ("runs page (/)", "/".to_string()),
-            (
-                "run page (/runs/<id>)",
-                format!("/runs/{}", big_run.run_id),
-            ),
+            ("run page (/runs/<id>)", format!("/runs/{}", big_run.run_id)),
             (
                 "cells API (/api/runs/<id>/cells)",
                 format!("/api/runs/{}/cells", big_run.run_id),

@@ -20,8 +20,8 @@ struct Svg {
 
 impl Svg {
     fn read(path: &Path) -> Svg {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(text.starts_with("<svg"), "{}: not an SVG", path.display());
         let a = text.find("<metadata>").expect("a <metadata> element") + "<metadata>".len();
         let b = text.find("</metadata>").expect("</metadata>");
@@ -59,7 +59,9 @@ impl Svg {
         let fill = format!("fill=\"{color}\"");
         self.text
             .lines()
-            .filter(|l| l.starts_with("<polygon ") && l.contains(&fill) && !l.contains("opacity=\"1\""))
+            .filter(|l| {
+                l.starts_with("<polygon ") && l.contains(&fill) && !l.contains("opacity=\"1\"")
+            })
             .count()
     }
 
@@ -90,7 +92,11 @@ fn assert_series_drawn(svg: &Svg) {
         let color = s["color"].as_str().unwrap();
         let n = s["points"].as_u64().unwrap() as usize;
         assert_eq!(s["values"].as_array().unwrap().len(), n);
-        let tag = if s["marker"] == "triangle" { "polygon" } else { "circle" };
+        let tag = if s["marker"] == "triangle" {
+            "polygon"
+        } else {
+            "circle"
+        };
         assert_eq!(svg.filled(tag, color), n, "markers of {s}");
         assert!(svg.has_text(s["name"].as_str().unwrap()), "legend has {s}");
     }
@@ -116,7 +122,16 @@ fn latency_project() -> (RunProject, String) {
     p.sim_scale = 0.01;
     p.write("bs.csv", "1,2,4,8;128,256\n");
     let out = p.run(&[
-        "-q", "--model", "qwen", "--mconf", "2l", "--deploy", "tp8", "--bsz-seq", "bs.csv", "--set",
+        "-q",
+        "--model",
+        "qwen",
+        "--mconf",
+        "2l",
+        "--deploy",
+        "tp8",
+        "--bsz-seq",
+        "bs.csv",
+        "--set",
         "workload.output_len=8",
     ]);
     assert_eq!(out.code, 0, "{}", out.text());
@@ -128,7 +143,18 @@ fn latency_project() -> (RunProject, String) {
 fn latency_sweep_draws_a_line_per_input_length_as_svg_and_png() {
     let (p, id) = latency_project();
     let dir = p.path().join("plots");
-    let out = plot(&p, &["latest", "--kind", "latency", "-o", dir.to_str().unwrap(), "--format", "both"]);
+    let out = plot(
+        &p,
+        &[
+            "latest",
+            "--kind",
+            "latency",
+            "-o",
+            dir.to_str().unwrap(),
+            "--format",
+            "both",
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.text());
     let metrics = [
         "e2e_latency_s",
@@ -172,17 +198,24 @@ fn latency_sweep_draws_a_line_per_input_length_as_svg_and_png() {
     assert!(cmd.contains(" plot latest --kind latency -o "), "{cmd}");
     assert_eq!(svg.desc(), format!("made by: {cmd}"));
     assert!(
-        svg.texts().iter().any(|t| t.starts_with("made by: matrix --root")),
+        svg.texts()
+            .iter()
+            .any(|t| t.starts_with("made by: matrix --root")),
         "caption line"
     );
 
     // The PNG decodes, at the default size.
     let file = std::fs::File::open(dir.join("latency-e2e_latency_s.png")).unwrap();
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
     assert_eq!((info.width, info.height), (960, 600));
-    assert!(buf.iter().any(|b| *b < 128), "something dark drawn on the white");
+    assert!(
+        buf.iter().any(|b| *b < 128),
+        "something dark drawn on the white"
+    );
 
     // The same from the run's CSV, without any database.
     let csv = p.csv_path(&id);
@@ -190,15 +223,28 @@ fn latency_sweep_draws_a_line_per_input_length_as_svg_and_png() {
     let out = plot(
         &p,
         &[
-            "--db", "/nonexistent/matrix.db", csv.to_str().unwrap(), "--kind", "latency", "--metric",
-            "e2e_latency_s", "--only", "input_len=256", "-o", dir2.to_str().unwrap(),
+            "--db",
+            "/nonexistent/matrix.db",
+            csv.to_str().unwrap(),
+            "--kind",
+            "latency",
+            "--metric",
+            "e2e_latency_s",
+            "--only",
+            "input_len=256",
+            "-o",
+            dir2.to_str().unwrap(),
         ],
     );
     assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(files(&dir2), ["latency-e2e_latency_s.svg"]);
     let svg2 = Svg::read(&dir2.join("latency-e2e_latency_s.svg"));
     assert_eq!(svg2.series().len(), 1);
-    assert_eq!(svg2.series()[0]["values"], series[1]["values"], "same numbers from the CSV");
+    assert_eq!(
+        svg2.series()[0]["values"],
+        series[1]["values"],
+        "same numbers from the CSV"
+    );
     assert_series_drawn(&svg2);
 }
 
@@ -214,7 +260,15 @@ fn bad_input_exits_2_with_a_hint() {
             "latency, serving, pareto, trend",
         ),
         (
-            &["latest", "--kind", "latency", "--metric", "median_ttft_ms", "-o", d],
+            &[
+                "latest",
+                "--kind",
+                "latency",
+                "--metric",
+                "median_ttft_ms",
+                "-o",
+                d,
+            ],
             "--metric `median_ttft_ms`",
             "hint: metrics of this kind here: prefill_latency_s",
         ),
@@ -224,7 +278,15 @@ fn bad_input_exits_2_with_a_hint() {
             "hint: values present: bsz=1,2,4,8",
         ),
         (
-            &["latest", "--kind", "latency", "--only", "colour=red", "-o", d],
+            &[
+                "latest",
+                "--kind",
+                "latency",
+                "--only",
+                "colour=red",
+                "-o",
+                d,
+            ],
             "--only `colour`",
             "hint: columns: ",
         ),
@@ -260,11 +322,19 @@ fn serving_sweep_draws_median_and_p99_against_request_rate() {
     let out = p.run(&["-q", "--matrix", "matrices/srv.yaml", "--mconf", "2l"]);
     assert_eq!(out.code, 0, "{}", out.text());
     let dir = p.path().join("plots");
-    let out = plot(&p, &["latest", "--kind", "serving", "-o", dir.to_str().unwrap()]);
+    let out = plot(
+        &p,
+        &["latest", "--kind", "serving", "-o", dir.to_str().unwrap()],
+    );
     assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(
         files(&dir),
-        ["serving-e2e.svg", "serving-itl.svg", "serving-output_throughput.svg", "serving-ttft.svg"]
+        [
+            "serving-e2e.svg",
+            "serving-itl.svg",
+            "serving-output_throughput.svg",
+            "serving-ttft.svg"
+        ]
     );
     let svg = Svg::read(&dir.join("serving-ttft.svg"));
     assert!(svg.has_text("request rate (requests/s)"));
@@ -332,7 +402,10 @@ fn two_deploys_give_two_pareto_series_per_gpu_and_a_frontier() {
         got.sort_by(f64::total_cmp);
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(&want) {
-            assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{deploy}: {got:?} vs {want:?}");
+            assert!(
+                (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                "{deploy}: {got:?} vs {want:?}"
+            );
         }
     }
     let frontier = svg.meta["frontier"].as_array().unwrap();
@@ -346,7 +419,10 @@ fn two_deploys_give_two_pareto_series_per_gpu_and_a_frontier() {
     for f in frontier {
         let f = (f[0].as_f64().unwrap(), f[1].as_f64().unwrap());
         assert!(all.contains(&f));
-        assert!(!all.iter().any(|q| q.0 >= f.0 && q.1 >= f.1 && *q != f), "{f:?} dominated");
+        assert!(
+            !all.iter().any(|q| q.0 >= f.0 && q.1 >= f.1 && *q != f),
+            "{f:?} dominated"
+        );
     }
     assert_series_drawn(&svg);
 }
@@ -361,9 +437,25 @@ fn trend_over_runs_with_a_planted_slowdown_marks_the_open_regression() {
         let seed = format!("sim_noise_seed={i}");
         let name = format!("h{i:02}");
         let mut args = vec![
-            "-q", "--run-name", &name, "--model", "qwen", "--mconf", "2l", "--deploy", "tp8",
-            "--bsz-seq", "bs.csv", "--set", "workload.output_len=16", "--set",
-            "workload.repeats=3", "--set", "sim_noise_cv=0.02", "--set", &seed,
+            "-q",
+            "--run-name",
+            &name,
+            "--model",
+            "qwen",
+            "--mconf",
+            "2l",
+            "--deploy",
+            "tp8",
+            "--bsz-seq",
+            "bs.csv",
+            "--set",
+            "workload.output_len=16",
+            "--set",
+            "workload.repeats=3",
+            "--set",
+            "sim_noise_cv=0.02",
+            "--set",
+            &seed,
         ];
         if i >= 5 {
             args.extend(["--set", "sim_slowdown=1.10"]);
@@ -381,7 +473,15 @@ fn trend_over_runs_with_a_planted_slowdown_marks_the_open_regression() {
     let dir = p.path().join("plots");
     let out = plot(
         &p,
-        &["latest", "--kind", "trend", "--metric", "e2e_latency_s", "-o", dir.to_str().unwrap()],
+        &[
+            "latest",
+            "--kind",
+            "trend",
+            "--metric",
+            "e2e_latency_s",
+            "-o",
+            dir.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(files(&dir), ["trend-e2e_latency_s.svg"]);

@@ -120,7 +120,10 @@ fn every_page_renders_in_chromium() {
         "the run's plots load"
     );
     let figures = page.eval("document.querySelectorAll('section.plots figure.plot svg').length");
-    assert!(figures.as_u64().unwrap() >= 1, "at least one chart: {figures}");
+    assert!(
+        figures.as_u64().unwrap() >= 1,
+        "at least one chart: {figures}"
+    );
     let first = page.eval(
         "(() => { const f = document.querySelector('section.plots figure.plot'); \
          const m = JSON.parse(f.querySelector('svg metadata').textContent); \
@@ -143,7 +146,10 @@ fn every_page_renders_in_chromium() {
         .eval("document.querySelectorAll('#compare-report tr.regression').length")
         .as_u64()
         .unwrap();
-    assert!(regressed >= 4, "the 10 % slowdown shows: {regressed} regression rows");
+    assert!(
+        regressed >= 4,
+        "the 10 % slowdown shows: {regressed} regression rows"
+    );
     let summary = page.eval("document.querySelector('#compare-report').textContent");
     assert!(
         summary.as_str().unwrap().contains("regression"),
@@ -217,11 +223,7 @@ fn every_page_renders_in_chromium() {
             .contains("404")
     );
     shot(&mut page, "not-found");
-    let script_errors: Vec<&String> = page
-        .errors
-        .iter()
-        .filter(|e| !e.contains("404"))
-        .collect();
+    let script_errors: Vec<&String> = page.errors.iter().filter(|e| !e.contains("404")).collect();
     assert!(script_errors.is_empty(), "404 page: {script_errors:?}");
 
     // The error collector itself sees a console error (so the empty lists

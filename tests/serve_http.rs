@@ -42,27 +42,62 @@ fn pages_api_and_files_of_sim_runs() {
     // Runs list: both runs, newest first; the filters.
     let home = s.get("/");
     assert_eq!(home.status, 200);
-    assert!(home.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        home.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     let body = home.text();
     assert_eq!(count(&body, "<tr data-run="), 2, "{body}");
     let table = &body[body.find("<table id=\"runs\"").unwrap()..];
-    assert!(table.find(&new).unwrap() < table.find(&base).unwrap(), "newest first");
+    assert!(
+        table.find(&new).unwrap() < table.find(&base).unwrap(),
+        "newest first"
+    );
     let api = s.get("/api/runs").json();
     let runs = api.as_array().expect("an array of runs");
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["run_id"], new.as_str());
     assert_eq!(runs[0]["cells_ok"], 4);
     assert_eq!(runs[0]["engine"], "sim");
-    for key in ["started_at", "model", "engine_version", "image", "git_sha", "cells_failed"] {
+    for key in [
+        "started_at",
+        "model",
+        "engine_version",
+        "image",
+        "git_sha",
+        "cells_failed",
+    ] {
         assert!(runs[0].get(key).is_some(), "{key} in {}", runs[0]);
     }
-    assert_eq!(s.get("/api/runs?model=no-such-model").json(), serde_json::json!([]));
-    assert_eq!(s.get("/api/runs?engine=SIM").json().as_array().unwrap().len(), 2);
-    assert_eq!(s.get("/api/runs?since=1d").json().as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.get("/api/runs?model=no-such-model").json(),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        s.get("/api/runs?engine=SIM")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.get("/api/runs?since=1d").json().as_array().unwrap().len(),
+        2
+    );
     let bad = s.get("/api/runs?since=yesterday-ish");
     assert_eq!(bad.status, 400);
-    assert!(bad.json()["error"].as_str().unwrap().contains("yesterday-ish"));
-    assert_eq!(count(&s.get("/?model=no-such-model").text(), "<tr data-run="), 0);
+    assert!(
+        bad.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("yesterday-ish")
+    );
+    assert_eq!(
+        count(&s.get("/?model=no-such-model").text(), "<tr data-run="),
+        0
+    );
 
     // Run page: one row per cell, the reproduce line, file links.
     let page = s.get(&format!("/runs/{new}"));
@@ -73,7 +108,10 @@ fn pages_api_and_files_of_sim_runs() {
         assert!(html.contains(&format!("id=\"cell-{}\"", c.cell_id)));
     }
     assert!(html.contains("repro-run"), "the run's matrix run line");
-    assert!(html.contains("/files/raw_output/"), "links to the run's files");
+    assert!(
+        html.contains("/files/raw_output/"),
+        "links to the run's files"
+    );
     assert_eq!(s.get("/runs/latest").status, 200);
 
     // The cells API.
@@ -88,8 +126,15 @@ fn pages_api_and_files_of_sim_runs() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    assert!(columns.contains(&"cell_id") && columns.contains(&"e2e_latency_s"), "{columns:?}");
-    assert_eq!(list[0]["samples"].as_array().unwrap().len(), 5, "every repeat");
+    assert!(
+        columns.contains(&"cell_id") && columns.contains(&"e2e_latency_s"),
+        "{columns:?}"
+    );
+    assert_eq!(
+        list[0]["samples"].as_array().unwrap().len(),
+        5,
+        "every repeat"
+    );
     assert!(list[0]["row"]["e2e_latency_s"].is_string());
     let meta = s.get(&format!("/api/runs/{new}")).json();
     assert_eq!(meta["cell_count"], 4);
@@ -97,13 +142,25 @@ fn pages_api_and_files_of_sim_runs() {
 
     // Reproduce: the manifest's argv and the cell's commands.
     let cell = list[0]["cell_id"].as_str().unwrap();
-    let r = s.get(&format!("/api/runs/{new}/reproduce?cell={cell}")).json();
+    let r = s
+        .get(&format!("/api/runs/{new}/reproduce?cell={cell}"))
+        .json();
     let line = r["matrix_run"].as_str().expect("a matrix run line");
-    assert!(line.contains(" run ") && line.contains("sim_slowdown=1.10"), "{line}");
+    assert!(
+        line.contains(" run ") && line.contains("sim_slowdown=1.10"),
+        "{line}"
+    );
     let commands = r["commands"].as_array().unwrap();
     assert!(!commands.is_empty(), "{r}");
-    assert!(commands.iter().any(|c| c.as_str().unwrap().contains("sim")), "{r}");
-    assert_eq!(s.get(&format!("/api/runs/{new}/reproduce?cell=nope")).status, 404);
+    assert!(
+        commands.iter().any(|c| c.as_str().unwrap().contains("sim")),
+        "{r}"
+    );
+    assert_eq!(
+        s.get(&format!("/api/runs/{new}/reproduce?cell=nope"))
+            .status,
+        404
+    );
     assert_eq!(s.get(&format!("/api/runs/{new}/reproduce")).status, 400);
 
     // Files from inside the results folder.
@@ -119,10 +176,22 @@ fn pages_api_and_files_of_sim_runs() {
     let plots = s.get(&format!("/runs/{new}/plots"));
     assert_eq!(plots.status, 200);
     assert!(plots.text().contains("<svg"), "{}", plots.text());
-    assert!(plots.text().contains(&format!("data-points=\"{csv_rows}\"")));
+    assert!(
+        plots
+            .text()
+            .contains(&format!("data-points=\"{csv_rows}\""))
+    );
     assert_eq!(s.get("/runs/no-such-run/plots").status, 404);
-    assert!(s.get(&format!("/compare/{base}/{new}/plots")).text().contains("<svg"));
-    assert!(s.get("/trends/plots?model=qwen&mode=latency").text().contains("<svg"));
+    assert!(
+        s.get(&format!("/compare/{base}/{new}/plots"))
+            .text()
+            .contains("<svg")
+    );
+    assert!(
+        s.get("/trends/plots?model=qwen&mode=latency")
+            .text()
+            .contains("<svg")
+    );
 
     // Compare and trends.
     let cmp = s.get(&format!("/compare/{base}/{new}"));
@@ -139,7 +208,10 @@ fn pages_api_and_files_of_sim_runs() {
     assert!(regressed >= 4, "the planted slowdown: {j:#}");
     let redirect = s.get(&format!("/compare?base={base}&new={new}"));
     assert_eq!(redirect.status, 303);
-    assert_eq!(redirect.header("location"), Some(format!("/compare/{base}/{new}").as_str()));
+    assert_eq!(
+        redirect.header("location"),
+        Some(format!("/compare/{base}/{new}").as_str())
+    );
     let t = s.get("/trends");
     assert_eq!(t.status, 200);
     assert!(t.text().contains("qwen"), "{}", t.text());
@@ -258,7 +330,8 @@ fn a_cell_ingested_after_start_is_served() {
         c.row.insert("cell_id".into(), c.cell_id.clone());
         c.row.insert("bsz".into(), i.to_string());
         c.row.insert("e2e_latency_s".into(), "1.5".into());
-        c.samples.push([("e2e_latency_s".to_string(), 1.5)].into_iter().collect());
+        c.samples
+            .push([("e2e_latency_s".to_string(), 1.5)].into_iter().collect());
         c
     };
     let run = RunRecord {
@@ -291,7 +364,10 @@ fn wider_host_warns_and_bad_host_is_refused() {
     let s = Server::start(p.path(), &["--host", "0.0.0.0"]);
     assert!(s.addr.starts_with("0.0.0.0:"), "{}", s.addr);
     let port = s.addr.rsplit(':').next().unwrap();
-    assert_eq!(support::serve::get(&format!("127.0.0.1:{port}"), "/").status, 200);
+    assert_eq!(
+        support::serve::get(&format!("127.0.0.1:{port}"), "/").status,
+        200
+    );
     let err = std::fs::read_to_string(&s.stderr).unwrap();
     assert!(err.contains("warning: serving on 0.0.0.0"), "{err}");
     drop(s);

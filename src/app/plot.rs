@@ -54,7 +54,11 @@ pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
 
 /// Every run of the selectors: a path holds one or more runs (read as
 /// `matrix ingest` reads it); anything else is a run of the database.
-fn load_runs(selectors: &[String], db: Option<&Db>, db_file: &Utf8Path) -> Result<Vec<RunRecord>, Error> {
+fn load_runs(
+    selectors: &[String],
+    db: Option<&Db>,
+    db_file: &Utf8Path,
+) -> Result<Vec<RunRecord>, Error> {
     let mut out = Vec::new();
     for s in selectors {
         let path = Utf8Path::new(s);
@@ -119,7 +123,11 @@ fn trend_input(db: &Db, runs: &[RunRecord], opts: &PlotOptions) -> Result<TrendI
         .collect();
     for id in run_ids {
         let run = db.load_run(&id)?;
-        for c in run.cells.iter().filter(|c| keys.contains(&key_text(&c.key))) {
+        for c in run
+            .cells
+            .iter()
+            .filter(|c| keys.contains(&key_text(&c.key)))
+        {
             for m in &metrics {
                 let vs: Vec<f64> = c.samples.iter().filter_map(|s| s.get(m).copied()).collect();
                 if !vs.is_empty() {
@@ -176,10 +184,16 @@ pub fn run(root: &Utf8Path, a: PlotRequest) -> Result<i32, Error> {
     for p in &plots {
         let mut files = Vec::new();
         if svg {
-            files.push((a.out.join(format!("{}.svg", p.name)), p.svg.as_bytes().to_vec()));
+            files.push((
+                a.out.join(format!("{}.svg", p.name)),
+                p.svg.as_bytes().to_vec(),
+            ));
         }
         if png {
-            files.push((a.out.join(format!("{}.png", p.name)), p.png(a.width, a.height)?));
+            files.push((
+                a.out.join(format!("{}.png", p.name)),
+                p.png(a.width, a.height)?,
+            ));
         }
         for (path, bytes) in files {
             std::fs::write(&path, bytes).map_err(|source| PlotError::Write {

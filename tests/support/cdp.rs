@@ -194,7 +194,8 @@ impl Page {
                             .collect()
                     })
                     .unwrap_or_default();
-                self.errors.push(format!("console.error: {}", args.join(" ")));
+                self.errors
+                    .push(format!("console.error: {}", args.join(" ")));
             }
             "Runtime.exceptionThrown" => self.errors.push(format!(
                 "exception: {}",
@@ -221,11 +222,7 @@ impl Page {
         loop {
             let v = self.read();
             if v["id"].as_u64() == Some(id) {
-                assert!(
-                    v.get("error").is_none(),
-                    "{method} failed: {}",
-                    v["error"]
-                );
+                assert!(v.get("error").is_none(), "{method} failed: {}", v["error"]);
                 return v["result"].clone();
             }
         }
@@ -308,7 +305,10 @@ fn base64_decode(s: &str) -> Vec<u8> {
             _ => panic!("not base64: {c}"),
         }
     };
-    let bytes: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
+    let bytes: Vec<u8> = s
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
     let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
     for chunk in bytes.chunks(4) {
         let mut n = 0u32;

@@ -239,9 +239,9 @@ impl Chart {
         let mut text = String::new();
         {
             let root = SVGBackend::with_string(&mut text, (width, height)).into_drawing_area();
-            self.draw_on(&root).map_err(|reason| self.draw_error(reason))?;
-            root.present()
-                .map_err(|e| self.draw_error(e.to_string()))?;
+            self.draw_on(&root)
+                .map_err(|reason| self.draw_error(reason))?;
+            root.present().map_err(|e| self.draw_error(e.to_string()))?;
         }
         // Title, command and summary right after the opening <svg> tag.
         let head = format!(
@@ -254,7 +254,11 @@ impl Chart {
             .find("<svg")
             .and_then(|i| text[i..].find('>').map(|j| i + j + 1))
             .ok_or_else(|| self.draw_error("plotters wrote no <svg> tag".into()))?;
-        let at = if text[at..].starts_with('\n') { at + 1 } else { at };
+        let at = if text[at..].starts_with('\n') {
+            at + 1
+        } else {
+            at
+        };
         text.insert_str(at, &head);
         Ok(text)
     }
@@ -265,9 +269,9 @@ impl Chart {
         let mut buf = vec![0u8; width as usize * height as usize * 3];
         {
             let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
-            self.draw_on(&root).map_err(|reason| self.draw_error(reason))?;
-            root.present()
-                .map_err(|e| self.draw_error(e.to_string()))?;
+            self.draw_on(&root)
+                .map_err(|reason| self.draw_error(reason))?;
+            root.present().map_err(|e| self.draw_error(e.to_string()))?;
         }
         let mut out = Vec::new();
         {
@@ -319,7 +323,11 @@ impl Chart {
                 }
                 return String::new();
             }
-            if log2 { fmt_num(2f64.powf(*v)) } else { fmt_num(*v) }
+            if log2 {
+                fmt_num(2f64.powf(*v))
+            } else {
+                fmt_num(*v)
+            }
         };
         let y_fmt = |v: &f64| fmt_num(*v);
         let n_ticks = self.x_ticks.as_ref().map_or(10, |t| t.len().clamp(1, 8));
@@ -409,11 +417,7 @@ impl Chart {
                 .draw(&PathElement::new(vec![(8, y), (30, y)], swatch))
                 .map_err(e)?;
             legend
-                .draw(&Text::new(
-                    cut(name, 48),
-                    (36, y - 7),
-                    font.clone(),
-                ))
+                .draw(&Text::new(cut(name, 48), (36, y - 7), font.clone()))
                 .map_err(e)?;
         }
 

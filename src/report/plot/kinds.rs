@@ -11,7 +11,11 @@ use super::{Kind, PlotOptions};
 
 /// Latency mode: (column, title, axis label), the first six drawn by default.
 const LATENCY_PLOTS: [(&str, &str, &str); 8] = [
-    ("prefill_latency_s", "Prefill latency", "prefill latency (s)"),
+    (
+        "prefill_latency_s",
+        "Prefill latency",
+        "prefill latency (s)",
+    ),
     (
         "median_decode_latency_s",
         "Decode latency (median step)",
@@ -33,7 +37,11 @@ const LATENCY_PLOTS: [(&str, &str, &str); 8] = [
         "End-to-end throughput",
         "E2E throughput (tokens/s)",
     ),
-    ("prefill_mfu", "Prefill MFU", "prefill MFU (fraction of peak)"),
+    (
+        "prefill_mfu",
+        "Prefill MFU",
+        "prefill MFU (fraction of peak)",
+    ),
     ("decode_mbu", "Decode MBU", "decode MBU (fraction of peak)"),
 ];
 const LATENCY_DEFAULT: usize = 6;
@@ -123,7 +131,11 @@ fn base_chart(kind: Kind, name: String, title: String, opts: &PlotOptions) -> Ch
 }
 
 /// Points (x, metric) of some cells, sorted by x; cells without either left out.
-fn points(cells: &[Cell<'_>], x: impl Fn(&Cell<'_>) -> Option<f64>, metric: &str) -> Vec<(f64, f64)> {
+fn points(
+    cells: &[Cell<'_>],
+    x: impl Fn(&Cell<'_>) -> Option<f64>,
+    metric: &str,
+) -> Vec<(f64, f64)> {
     let mut pts: Vec<(f64, f64)> = cells
         .iter()
         .filter_map(|c| Some((x(c).filter(|v| v.is_finite())?, c.value(metric)?)))
@@ -184,7 +196,12 @@ pub fn latency(runs: &[RunRecord], opts: &PlotOptions) -> Result<Vec<Chart>, Plo
         if chart.series.is_empty() {
             continue;
         }
-        chart.x_log2 = log2_axis(chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+        chart.x_log2 = log2_axis(
+            chart
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.0)),
+        );
         out.push(chart);
     }
     if out.is_empty() {
@@ -220,7 +237,10 @@ fn serving_x(cells: &[Cell<'_>]) -> Option<&'static str> {
 
 pub fn serving(runs: &[RunRecord], opts: &PlotOptions) -> Result<Vec<Chart>, PlotError> {
     let kind = Kind::Serving;
-    let all: Vec<&str> = SERVING_PLOTS.iter().flat_map(|p| p.3.iter().copied()).collect();
+    let all: Vec<&str> = SERVING_PLOTS
+        .iter()
+        .flat_map(|p| p.3.iter().copied())
+        .collect();
     let cells: Vec<Cell<'_>> = select(runs, &opts.only)?
         .into_iter()
         .filter(|c| all.iter().any(|m| c.value(m).is_some()))
@@ -295,7 +315,12 @@ pub fn serving(runs: &[RunRecord], opts: &PlotOptions) -> Result<Vec<Chart>, Plo
         if chart.series.is_empty() {
             continue;
         }
-        chart.x_log2 = log2_axis(chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+        chart.x_log2 = log2_axis(
+            chart
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.0)),
+        );
         out.push(chart);
     }
     if out.is_empty() {

@@ -140,8 +140,11 @@ pub fn charts(input: &TrendInput, opts: &PlotOptions) -> Result<Vec<Chart>, Plot
         };
         for s in &series {
             let kt = key_text(&s.key);
-            let points: Vec<(f64, f64)> =
-                s.points.iter().map(|p| (index(&p.run_id), p.value)).collect();
+            let points: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .map(|p| (index(&p.run_id), p.value))
+                .collect();
             let band: Vec<(f64, f64, f64)> = s
                 .points
                 .iter()
@@ -156,7 +159,10 @@ pub fn charts(input: &TrendInput, opts: &PlotOptions) -> Result<Vec<Chart>, Plot
                 .collect();
             let has_band = band.iter().any(|b| b.2 > b.1);
             for r in &input.regressions {
-                if r.open && r.direction == Verdict::Regression && r.metric == metric && r.key == s.key
+                if r.open
+                    && r.direction == Verdict::Regression
+                    && r.metric == metric
+                    && r.key == s.key
                 {
                     if let Some(p) = s.points.iter().find(|p| p.run_id == r.run_id) {
                         chart.marks.push(Marker {

@@ -77,7 +77,12 @@ pub fn reproduce(st: &ServeOptions, id: &str, q: &ReproduceQuery) -> Result<Valu
         return Err(Failure::BadRequest("give ?cell=CELL_ID or ?key=KEY".into()));
     }
     let r = data::load_run(st, id)?;
-    to_json(&data::reproduce(st, &r, q.cell.as_deref(), q.key.as_deref())?)
+    to_json(&data::reproduce(
+        st,
+        &r,
+        q.cell.as_deref(),
+        q.key.as_deref(),
+    )?)
 }
 
 /// `/api/compare/<base>/<new>`: `matrix compare --json`.

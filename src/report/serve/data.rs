@@ -263,8 +263,7 @@ pub fn compare(
     base: &str,
     new: &str,
 ) -> Result<(CompareReport, RunRecord, RunRecord), Failure> {
-    let db = open(st)?
-        .ok_or_else(|| Failure::NotFound(format!("no database at {} yet", st.db)))?;
+    let db = open(st)?.ok_or_else(|| Failure::NotFound(format!("no database at {} yet", st.db)))?;
     let b = db.resolve(base).map_err(db_failure)?;
     let n = db.resolve(new).map_err(db_failure)?;
     let b = db.load_run(&b).map_err(db_failure)?;

@@ -36,7 +36,10 @@ pub fn resolve(root: &Path, rel: &str) -> Result<PathBuf, FileRefusal> {
             Component::CurDir => return bad("`.` in the path"),
         }
     }
-    if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if rel
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return bad("empty, `.` or `..` component");
     }
     let root = root.canonicalize().map_err(|_| FileRefusal::NotFound)?;
@@ -72,7 +75,17 @@ mod tests {
     fn refuses_traversal_absolute_and_odd_components() {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("a.log"), "x").unwrap();
-        for p in ["", "../a.log", "x/../a.log", "/etc/passwd", "./a.log", "a//b", "a\\b", "..", "x/.."] {
+        for p in [
+            "",
+            "../a.log",
+            "x/../a.log",
+            "/etc/passwd",
+            "./a.log",
+            "a//b",
+            "a\\b",
+            "..",
+            "x/..",
+        ] {
             assert!(
                 matches!(resolve(t.path(), p), Err(FileRefusal::BadPath(_))),
                 "{p:?}"

@@ -75,12 +75,7 @@ impl Failure {
     fn json(self) -> Response {
         let status = self.status();
         let body = serde_json::json!({ "error": self.message() }).to_string();
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     }
 }
 
@@ -117,18 +112,14 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(Failure::Internal(format!("the request failed: {e}"))))
 }
 
-async fn page(
-    f: impl FnOnce() -> Result<String, Failure> + Send + 'static,
-) -> Response {
+async fn page(f: impl FnOnce() -> Result<String, Failure> + Send + 'static) -> Response {
     match blocking(f).await {
         Ok(body) => (StatusCode::OK, html_headers(), body).into_response(),
         Err(e) => e.page(),
     }
 }
 
-async fn json(
-    f: impl FnOnce() -> Result<serde_json::Value, Failure> + Send + 'static,
-) -> Response {
+async fn json(f: impl FnOnce() -> Result<serde_json::Value, Failure> + Send + 'static) -> Response {
     match blocking(f).await {
         Ok(v) => (
             StatusCode::OK,
@@ -193,7 +184,11 @@ async fn compare_form(Query(q): Query<std::collections::HashMap<String, String>>
     let (Some(base), Some(new)) = (q.get("base"), q.get("new")) else {
         return Failure::BadRequest("give two runs: /compare?base=RUN&new=RUN".into()).page();
     };
-    let to = format!("/compare/{}/{}", pages::url_part(base), pages::url_part(new));
+    let to = format!(
+        "/compare/{}/{}",
+        pages::url_part(base),
+        pages::url_part(new)
+    );
     axum::response::Redirect::to(&to).into_response()
 }
 

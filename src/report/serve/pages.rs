@@ -248,7 +248,12 @@ pub fn run(st: &ServeOptions, selector: &str) -> Result<String, Failure> {
     if !files.is_empty() {
         b.push_str("<h2>Files</h2>\n<ul class=\"files\">");
         for f in &files {
-            let _ = write!(b, "<li><a href=\"{}\">{}</a></li>", esc(&file_url(f)), esc(f));
+            let _ = write!(
+                b,
+                "<li><a href=\"{}\">{}</a></li>",
+                esc(&file_url(f)),
+                esc(f)
+            );
         }
         b.push_str("</ul>\n");
     }
@@ -317,8 +322,18 @@ pub fn trends(st: &ServeOptions, f: &TrendFilter) -> Result<String, Failure> {
     b.push_str("<h1>Trends</h1>\n<form class=\"filters\" method=\"get\" action=\"/trends\">");
     b.push_str(&text_input("model", "model", &f.model, "exact"));
     b.push_str(&text_input("mode", "mode", &f.mode, "latency, serving"));
-    b.push_str(&text_input("metric", "metric", &f.metric, "e.g. median_e2e_ms"));
-    b.push_str(&text_input("since", "changes since", &f.since, "7d, 2026-11-01"));
+    b.push_str(&text_input(
+        "metric",
+        "metric",
+        &f.metric,
+        "e.g. median_e2e_ms",
+    ));
+    b.push_str(&text_input(
+        "since",
+        "changes since",
+        &f.since,
+        "7d, 2026-11-01",
+    ));
     b.push_str("<button type=\"submit\">filter</button> <a href=\"/trends\">clear</a></form>\n");
     if groups.is_empty() {
         b.push_str("<p class=\"empty\">No series match: record runs with `matrix run` or `matrix ingest`.</p>\n");
@@ -388,7 +403,10 @@ pub fn trends(st: &ServeOptions, f: &TrendFilter) -> Result<String, Failure> {
                 value(last.value),
                 url_part(&last.run_id),
                 esc(&last.run_id),
-                reproduce_box(&last.run_id, &format!("key={}", url_part(&key_text(&s.key)))),
+                reproduce_box(
+                    &last.run_id,
+                    &format!("key={}", url_part(&key_text(&s.key)))
+                ),
             );
         }
         b.push_str("</tbody></table></section>\n");

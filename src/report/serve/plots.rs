@@ -86,7 +86,11 @@ pub fn run(st: &ServeOptions, selector: &str) -> Result<String, Failure> {
 pub fn compare(st: &ServeOptions, base: &str, new: &str) -> Result<String, Failure> {
     let b = data::load_run(st, base)?;
     let n = data::load_run(st, new)?;
-    let runs = if b.run_id == n.run_id { vec![b] } else { vec![b, n] };
+    let runs = if b.run_id == n.run_id {
+        vec![b]
+    } else {
+        vec![b, n]
+    };
     let (plots, errors) = draw_all(&runs, "matrix plot");
     Ok(fragment(&plots, &errors, "No chart applies to these runs."))
 }
