@@ -216,6 +216,40 @@ fn latency_sweep_draws_a_line_per_input_length_as_svg_and_png() {
         buf.iter().any(|b| *b < 128),
         "something dark drawn on the white"
     );
+    let texts: Vec<(String, String)> = reader
+        .info()
+        .utf8_text
+        .iter()
+        .map(|t| (t.keyword.clone(), t.get_text().unwrap()))
+        .collect();
+    assert!(
+        texts.contains(&("Title".into(), title.clone())),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&("Description".into(), format!("made by: {cmd}"))),
+        "{texts:?}"
+    );
+
+    // Deterministic: the same command gives the same bytes.
+    let before = std::fs::read(dir.join("latency-e2e_latency_s.svg")).unwrap();
+    let out = plot(
+        &p,
+        &[
+            "latest",
+            "--kind",
+            "latency",
+            "-o",
+            dir.to_str().unwrap(),
+            "--format",
+            "both",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert_eq!(
+        std::fs::read(dir.join("latency-e2e_latency_s.svg")).unwrap(),
+        before
+    );
 
     // The same from the run's CSV, without any database.
     let csv = p.csv_path(&id);
@@ -349,8 +383,16 @@ fn serving_sweep_draws_median_and_p99_against_request_rate() {
         assert_eq!(s["points"], 3, "request rates 2, 4, 8: {s}");
     }
     // p99 at or above the median at every rate.
-    for i in 0..3 {
-        assert!(series[1]["values"][i][1].as_f64() >= series[0]["values"][i][1].as_f64());
+    let (median, p99) = (
+        series[0]["values"].as_array().unwrap(),
+        series[1]["values"].as_array().unwrap(),
+    );
+    for (m, p) in median.iter().zip(p99) {
+        assert_eq!(m[0], p[0], "same rates");
+        assert!(
+            p[1].as_f64().unwrap() >= m[1].as_f64().unwrap(),
+            "{p} vs {m}"
+        );
     }
     assert_series_drawn(&svg);
     let tput = Svg::read(&dir.join("serving-output_throughput.svg"));
@@ -487,7 +529,14 @@ fn trend_over_runs_with_a_planted_slowdown_marks_the_open_regression() {
     assert_eq!(files(&dir), ["trend-e2e_latency_s.svg"]);
     let svg = Svg::read(&dir.join("trend-e2e_latency_s.svg"));
     assert!(svg.has_text("e2e_latency_s (s)"));
-    assert!(svg.has_text("run (start time, UTC)"));
+    // Start times as ticks, or the runs' order when times do not tell
+    // them apart (these runs start within the same second).
+    let x = svg.meta["x"].as_str().unwrap();
+    assert!(
+        x == "run (start time, UTC)" || x == "run (in start order)",
+        "{x}"
+    );
+    assert!(svg.has_text(x));
     let series = svg.series();
     assert_eq!(series.len(), 1, "one cell: {series:?}");
     assert_eq!(series[0]["points"], 8, "one point per run");

@@ -278,6 +278,14 @@ impl Chart {
             let mut enc = png::Encoder::new(&mut out, width, height);
             enc.set_color(png::ColorType::Rgb);
             enc.set_depth(png::BitDepth::Eight);
+            // The title and the command as text chunks too (UTF-8: paths).
+            for (k, v) in [
+                ("Title", self.title.clone()),
+                ("Description", format!("made by: {}", self.command)),
+            ] {
+                enc.add_itxt_chunk(k.into(), v)
+                    .map_err(|e| self.draw_error(e.to_string()))?;
+            }
             let mut w = enc
                 .write_header()
                 .map_err(|e| self.draw_error(e.to_string()))?;
@@ -324,13 +332,28 @@ impl Chart {
                 return String::new();
             }
             if log2 {
-                fmt_num(2f64.powf(*v))
+                // Powers of two only: 2^0.5 = 1.41 is no batch size.
+                if (v - v.round()).abs() > 1e-6 {
+                    return String::new();
+                }
+                fmt_num(2f64.powf(v.round()))
             } else {
                 fmt_num(*v)
             }
         };
         let y_fmt = |v: &f64| fmt_num(*v);
-        let n_ticks = self.x_ticks.as_ref().map_or(10, |t| t.len().clamp(1, 8));
+        // Categorical ticks: as many as fit their longest label.
+        let n_ticks = self.x_ticks.as_ref().map_or(10, |t| {
+            let (pw, _) = plot.dim_in_pixel();
+            let longest = t
+                .iter()
+                .map(|l| l.chars().count())
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let fit = (pw as usize / (longest * 8 + 12)).max(2);
+            t.len().clamp(1, fit)
+        });
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())

@@ -59,12 +59,29 @@ impl TrendInput {
     }
 }
 
-/// "MM-DD HH:MM" of an RFC 3339 time (UTC), else the run id.
-fn tick(run_id: &str, started_at: Option<&str>) -> String {
-    started_at
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.strftime("%m-%d %H:%M").to_string())
-        .unwrap_or_else(|| run_id.to_string())
+/// Tick labels of the runs and the x axis label: the shortest start-time
+/// form that tells every run apart (`MM-DD`, `MM-DD HH:MM`, `HH:MM:SS`,
+/// UTC), else the run's position (`#3`).
+fn ticks(runs: &[(Option<&str>, &str)]) -> (Vec<String>, String) {
+    let times: Option<Vec<jiff::Timestamp>> = runs
+        .iter()
+        .map(|(t, _)| t.and_then(|t| t.parse::<jiff::Timestamp>().ok()))
+        .collect();
+    if let Some(times) = times {
+        for form in ["%m-%d", "%m-%d %H:%M", "%H:%M:%S"] {
+            let labels: Vec<String> = times.iter().map(|t| t.strftime(form).to_string()).collect();
+            let mut unique = labels.clone();
+            unique.sort();
+            unique.dedup();
+            if unique.len() == labels.len() {
+                return (labels, "run (start time, UTC)".into());
+            }
+        }
+    }
+    (
+        (1..=runs.len()).map(|i| format!("#{i}")).collect(),
+        "run (in start order)".into(),
+    )
 }
 
 pub fn charts(input: &TrendInput, opts: &PlotOptions) -> Result<Vec<Chart>, PlotError> {
@@ -123,15 +140,16 @@ pub fn charts(input: &TrendInput, opts: &PlotOptions) -> Result<Vec<Chart>, Plot
             .collect();
         runs.sort();
         runs.dedup();
+        let (tick_labels, x_label) = ticks(&runs);
         let index = |run: &str| runs.iter().position(|r| r.1 == run).unwrap_or(0) as f64;
         let mut chart = Chart {
             name: format!("trend-{metric}"),
             kind: Kind::Trend.word().into(),
             title: format!("{metric} over {} runs", runs.len()),
-            x_label: "run (start time, UTC)".into(),
+            x_label,
             y_label: format!("{metric} ({})", unit(metric)),
             x_log2: false,
-            x_ticks: Some(runs.iter().map(|(t, id)| tick(id, *t)).collect()),
+            x_ticks: Some(tick_labels),
             series: Vec::new(),
             frontier: Vec::new(),
             marks: Vec::new(),
