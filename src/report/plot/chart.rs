@@ -457,3 +457,47 @@ impl Chart {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_short() {
+        assert_eq!(fmt_num(256.0), "256");
+        assert_eq!(fmt_num(0.0125), "0.013");
+        assert_eq!(fmt_num(12.34), "12.3");
+        assert_eq!(fmt_num(1.5), "1.5");
+    }
+
+    #[test]
+    fn svg_carries_title_desc_and_metadata_after_the_svg_tag() {
+        let chart = Chart {
+            name: "t".into(),
+            kind: "latency".into(),
+            title: "A & B".into(),
+            x_label: "x (s)".into(),
+            y_label: "y (s)".into(),
+            x_log2: false,
+            x_ticks: None,
+            series: vec![ChartSeries {
+                name: "one".into(),
+                points: vec![(1.0, 2.0), (2.0, 3.0)],
+                band: Vec::new(),
+                shape: MarkerShape::Circle,
+            }],
+            frontier: Vec::new(),
+            marks: Vec::new(),
+            marks_label: String::new(),
+            command: "matrix plot x <y>".into(),
+        };
+        let svg = chart.svg(640, 400).unwrap();
+        let head: Vec<&str> = svg.lines().take(4).collect();
+        assert!(head[0].starts_with("<svg "), "{head:?}");
+        assert_eq!(head[1], "<title>A &amp; B</title>");
+        assert_eq!(head[2], "<desc>made by: matrix plot x &lt;y&gt;</desc>");
+        assert!(head[3].starts_with("<metadata>{"), "{head:?}");
+        let circles = svg.lines().filter(|l| l.starts_with("<circle ")).count();
+        assert_eq!(circles, 2);
+    }
+}

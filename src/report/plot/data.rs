@@ -234,3 +234,63 @@ pub fn log2_axis(xs: impl Iterator<Item = f64>) -> bool {
     }
     lo.is_finite() && hi / lo >= 4.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::db::model::cell_key;
+    use indexmap::IndexMap;
+
+    fn cell(pairs: &[(&str, &str)]) -> CellRecord {
+        let row: IndexMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        CellRecord {
+            status: "ok".into(),
+            key: cell_key(&row),
+            row,
+            ..CellRecord::default()
+        }
+    }
+
+    #[test]
+    fn series_are_named_by_the_columns_that_vary_numbers_in_order() {
+        let run = RunRecord {
+            run_id: "r".into(),
+            cells: vec![
+                cell(&[("deploy", "tp8"), ("bsz", "1"), ("input_len", "1024")]),
+                cell(&[("deploy", "tp8"), ("bsz", "2"), ("input_len", "128")]),
+                cell(&[("deploy", "tp8"), ("bsz", "1"), ("input_len", "128")]),
+            ],
+            ..RunRecord::default()
+        };
+        let runs = [run];
+        let cells = select(&runs, &[]).unwrap();
+        let groups = group(&cells, &["bsz"]);
+        let names: Vec<&str> = groups.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["input_len=128", "input_len=1024"]);
+        assert_eq!(groups[0].1.len(), 2);
+    }
+
+    #[test]
+    fn value_is_the_median_of_the_repeats_else_the_row() {
+        let mut c = cell(&[("bsz", "1"), ("e2e_latency_s", "9")]);
+        let run = RunRecord::default();
+        let at = |c: &CellRecord, m: &str| Cell { run: &run, cell: c }.value(m);
+        assert_eq!(at(&c, "e2e_latency_s"), Some(9.0));
+        c.samples = [3.0, 1.0, 2.0]
+            .iter()
+            .map(|v| [("e2e_latency_s".to_string(), *v)].into_iter().collect())
+            .collect();
+        assert_eq!(at(&c, "e2e_latency_s"), Some(2.0));
+        assert_eq!(at(&c, "prefill_latency_s"), None);
+    }
+
+    #[test]
+    fn log2_axis_needs_positive_values_spanning_a_factor_of_four() {
+        assert!(log2_axis([1.0, 2.0, 4.0].into_iter()));
+        assert!(!log2_axis([1.0, 2.0].into_iter()));
+        assert!(!log2_axis([0.0, 8.0].into_iter()));
+    }
+}

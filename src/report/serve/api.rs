@@ -25,15 +25,24 @@ pub fn runs(st: &ServeOptions, f: &RunFilter) -> Result<Value, Failure> {
 
 /// `/api/runs/<id>`: a run without its cells, plus its cell count.
 pub fn run(st: &ServeOptions, id: &str) -> Result<Value, Failure> {
-    let mut r = data::load_run(st, id)?;
-    let n = r.cells.len();
-    r.cells.clear();
-    let mut v = to_json(&r)?;
-    if let Some(o) = v.as_object_mut() {
-        o.remove("cells");
-        o.insert("cell_count".into(), json!(n));
-    }
-    Ok(v)
+    let r = data::load_run(st, id)?;
+    Ok(json!({
+        "run_id": r.run_id,
+        "source": r.source,
+        "path": r.path,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "model": r.model,
+        "engine": r.engine,
+        "engine_version": r.engine_version,
+        "image": r.image,
+        "git_sha": r.git_sha,
+        "host": r.host,
+        "gpu": r.gpu,
+        "manifest": r.manifest,
+        "extras": r.extras,
+        "cell_count": r.cells.len(),
+    }))
 }
 
 /// `/api/runs/<id>/cells`: the run's cells (CSV rows, keys, samples), the

@@ -4,6 +4,7 @@
 //! API ([`super::api`]) render these; neither reads the database itself.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
@@ -95,9 +96,67 @@ pub fn runs(st: &ServeOptions, f: &RunFilter) -> Result<Vec<RunSummary>, Failure
     Ok(runs)
 }
 
+/// The state of the database files (size and modification time of the
+/// file and its WAL): any write changes it.
+type Fingerprint = Vec<Option<(u64, std::time::SystemTime)>>;
+
+fn fingerprint(db: &camino::Utf8Path) -> Fingerprint {
+    [db.to_string(), format!("{db}-wal")]
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?)))
+        })
+        .collect()
+}
+
+/// Runs loaded since the database last changed, newest last: a run page
+/// asked for again (its own poll, a reload, the plots fragment after the
+/// page) does not read a 10,000-cell run again. Any write to the database
+/// files (a cell landing, an ingest) empties it.
+struct RunCache {
+    db: Utf8PathBuf,
+    seen: Fingerprint,
+    runs: Vec<Arc<RunRecord>>,
+}
+
+const CACHED_RUNS: usize = 8;
+
+static CACHE: Mutex<Option<RunCache>> = Mutex::new(None);
+
+fn cached(db: &camino::Utf8Path, now: &Fingerprint, id: &str) -> Option<Arc<RunRecord>> {
+    let guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let c = guard.as_ref()?;
+    if c.db != db || &c.seen != now {
+        return None;
+    }
+    c.runs.iter().find(|r| r.run_id == id).cloned()
+}
+
+fn remember(db: &camino::Utf8Path, seen: Fingerprint, run: Arc<RunRecord>) {
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let c = guard.get_or_insert_with(|| RunCache {
+        db: db.to_owned(),
+        seen: seen.clone(),
+        runs: Vec::new(),
+    });
+    if c.db != db || c.seen != seen {
+        c.db = db.to_owned();
+        c.seen = seen;
+        c.runs.clear();
+    }
+    c.runs.retain(|r| r.run_id != run.run_id);
+    c.runs.push(run);
+    if c.runs.len() > CACHED_RUNS {
+        c.runs.remove(0);
+    }
+}
+
 /// A run by id or selector (`latest`, `latest~N`, a unique start); 404 when
 /// there is none.
-pub fn load_run(st: &ServeOptions, selector: &str) -> Result<RunRecord, Failure> {
+pub fn load_run(st: &ServeOptions, selector: &str) -> Result<Arc<RunRecord>, Failure> {
+    let seen = fingerprint(&st.db);
     let db = open(st)?.ok_or_else(|| {
         Failure::NotFound(format!(
             "no run {selector:?}: there is no database at {} yet",
@@ -105,7 +164,12 @@ pub fn load_run(st: &ServeOptions, selector: &str) -> Result<RunRecord, Failure>
         ))
     })?;
     let id = db.resolve(selector).map_err(db_failure)?;
-    db.load_run(&id).map_err(db_failure)
+    if let Some(run) = cached(&st.db, &seen, &id) {
+        return Ok(run);
+    }
+    let run = Arc::new(db.load_run(&id).map_err(db_failure)?);
+    remember(&st.db, seen, run.clone());
+    Ok(run)
 }
 
 /// The table's columns: every CSV column of the run's cells, in the order

@@ -73,7 +73,7 @@ fn strip_xml_declaration(svg: &str) -> &str {
 /// `/runs/<id>/plots`: the run's latency / serving / pareto charts.
 pub fn run(st: &ServeOptions, selector: &str) -> Result<String, Failure> {
     let r = data::load_run(st, selector)?;
-    let (plots, errors) = draw_all(std::slice::from_ref(&r), "matrix plot");
+    let (plots, errors) = draw_all(std::slice::from_ref(&*r), "matrix plot");
     Ok(fragment(
         &plots,
         &errors,
@@ -87,9 +87,9 @@ pub fn compare(st: &ServeOptions, base: &str, new: &str) -> Result<String, Failu
     let b = data::load_run(st, base)?;
     let n = data::load_run(st, new)?;
     let runs = if b.run_id == n.run_id {
-        vec![b]
+        vec![(*b).clone()]
     } else {
-        vec![b, n]
+        vec![(*b).clone(), (*n).clone()]
     };
     let (plots, errors) = draw_all(&runs, "matrix plot");
     Ok(fragment(&plots, &errors, "No chart applies to these runs."))
