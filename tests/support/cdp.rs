@@ -281,9 +281,18 @@ impl Page {
 
     /// A full-page PNG screenshot written to `path`.
     pub fn screenshot(&mut self, path: &Path) -> PathBuf {
+        // The whole page, not only the viewport: clip to the content size.
+        let m = self.call("Page.getLayoutMetrics", json!({}));
+        let size = &m["cssContentSize"];
+        let clip = json!({
+            "x": 0, "y": 0,
+            "width": size["width"].as_f64().unwrap_or(1400.0).min(4000.0),
+            "height": size["height"].as_f64().unwrap_or(1000.0).min(16000.0),
+            "scale": 1,
+        });
         let r = self.call(
             "Page.captureScreenshot",
-            json!({"format": "png", "captureBeyondViewport": true}),
+            json!({"format": "png", "captureBeyondViewport": true, "clip": clip}),
         );
         let data = base64_decode(r["data"].as_str().expect("screenshot data"));
         assert!(data.starts_with(b"\x89PNG"), "a PNG");
