@@ -63,6 +63,24 @@ pub enum Command {
     /// throughput per GPU against interactivity (pareto), a metric's trend
     /// over the database's runs (docs/PLOTS.md).
     Plot(PlotArgs),
+    /// A read-only web dashboard of the results database: runs, run pages,
+    /// comparisons, trends (docs/DASHBOARD.md).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback prints a warning (the
+    /// dashboard has no authentication).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub host: String,
+    /// Port to listen on (0: a free one; the first line of output says which).
+    #[arg(long, default_value_t = 8750)]
+    pub port: u16,
+    /// The results folder: log links are served from inside it only
+    /// [default: <root>/results].
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<Utf8PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -164,6 +164,15 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 db: db.clone(),
             },
         ),
+        Command::Serve(a) => app::serve::run(
+            &root,
+            app::serve::ServeRequest {
+                host: a.host,
+                port: a.port,
+                results: a.results,
+                db: db.clone(),
+            },
+        ),
         Command::Plot(a) => app::plot::run(
             &root,
             app::plot::PlotRequest {

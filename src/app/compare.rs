@@ -8,9 +8,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::Error;
 use crate::record::db::store::Db;
-use crate::record::db::{CellKey, DbError, RunRecord};
-use crate::report::compare::{self, CompareOptions, HistorySource, MetricInput, NoHistory};
-use crate::report::stats::{Comparison, Pair, Thresholds, compare_all};
+use crate::record::db::{DbError, RunRecord};
+use crate::report::compare::{self, CompareOptions, DbHistory, HistorySource, NoHistory, judge};
 
 use super::write_stdout;
 
@@ -66,28 +65,6 @@ pub fn read_side(path: &Utf8Path) -> Result<RunRecord, DbError> {
     Ok(first)
 }
 
-/// The verdicts: every input at once (one call: BH across the report).
-pub fn judge(inputs: &[MetricInput], opts: &CompareOptions) -> Vec<Comparison> {
-    let pairs: Vec<Pair> = inputs
-        .iter()
-        .map(|p| Pair {
-            base: p.base.clone(),
-            new: p.new.clone(),
-            history: p.history.clone(),
-            better: p.better,
-            family: p.family.clone(),
-        })
-        .collect();
-    compare_all(
-        &pairs,
-        &Thresholds {
-            min_effect_pct: opts.min_effect_pct,
-            alpha: opts.alpha,
-            seed: opts.seed,
-        },
-    )
-}
-
 /// The results database of `--db` / `MATRIX_DB`, or `<root>/results/matrix.db`.
 pub fn db_path(root: &Utf8Path, explicit: Option<&Utf8Path>) -> Utf8PathBuf {
     super::db_path(&root.join("results"), explicit)
@@ -111,23 +88,6 @@ fn load(selector: &str, db: Option<&Db>, db_file: &Utf8Path) -> Result<RunRecord
     };
     let id = db.resolve(selector)?;
     Ok(db.load_run(&id)?)
-}
-
-/// History of a cell from the database: runs that started before NEW,
-/// BASE and NEW left out.
-struct DbHistory<'a> {
-    db: &'a Db,
-    before: Option<String>,
-    exclude: [String; 2],
-}
-
-impl HistorySource for DbHistory<'_> {
-    fn history(&self, key: &CellKey, metric: &str) -> Vec<f64> {
-        let ex = [self.exclude[0].as_str(), self.exclude[1].as_str()];
-        self.db
-            .history(key, metric, self.before.as_deref(), &ex)
-            .unwrap_or_default()
-    }
 }
 
 /// `matrix compare`: the report on stdout (or `-o FILE`); exit 1 on a regression.

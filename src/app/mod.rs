@@ -18,6 +18,7 @@ pub mod plot;
 pub mod regressions;
 pub mod run;
 pub mod runs;
+pub mod serve;
 pub mod show;
 pub mod show_config;
 pub mod sim;

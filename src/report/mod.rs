@@ -8,6 +8,7 @@
 //! - [`table`]: the results table of a run's CSV (varying axes × headline
 //!   metrics), shared by the end of a run and `matrix show`.
 //! - [`show`]: `matrix show RUN [CELL]`.
+//! - [`serve`]: `matrix serve`, the read-only web dashboard.
 //! - [`plot`]: `matrix plot`: SVG / PNG charts of runs and trends.
 
 pub mod compare;
@@ -16,6 +17,7 @@ mod error;
 pub mod json;
 pub mod plot;
 pub mod regressions;
+pub mod serve;
 pub mod show;
 pub mod stats;
 pub mod summary;

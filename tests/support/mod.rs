@@ -9,7 +9,9 @@
 //!   readers, leftover-process checks;
 //! - [`exec`]: `matrix::exec` specs for the simulator and `sh`;
 //! - [`sim`]: the simulator as a process, a tiny streaming HTTP client;
-//! - [`bench`]: an in-process fake server for `matrix bench`.
+//! - [`bench`]: an in-process fake server for `matrix bench`;
+//! - [`serve`]: `matrix serve` as a process and a verbatim HTTP client;
+//! - [`cdp`]: headless Chromium over the DevTools protocol.
 //!
 //! Snapshot assertions (`insta::assert_snapshot!`) stay in the test files,
 //! so snapshot names keep following the test file and function.
@@ -19,10 +21,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub mod bench;
+pub mod cdp;
 pub mod exec;
 pub mod project;
 pub mod results;
 pub mod run;
+pub mod serve;
 pub mod sim;
 
 /// The repository root.
