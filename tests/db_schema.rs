@@ -84,7 +84,12 @@ fn a_version_1_database_is_migrated_with_every_repeat() {
     let rows: Vec<Vec<(&str, &str)>> = run
         .cells
         .iter()
-        .map(|c| c.row.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .map(|c| {
+            c.row
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
         .collect();
     assert_eq!(
         rows,

@@ -203,7 +203,12 @@ impl Db {
             params![run.run_id, cell.cell_id],
         )
         .map_err(e)?;
-        insert_cells(&tx, &path, &run.run_id, &prepare(std::slice::from_ref(cell)))?;
+        insert_cells(
+            &tx,
+            &path,
+            &run.run_id,
+            &prepare(std::slice::from_ref(cell)),
+        )?;
         tx.commit()
             .map_err(|e| sqlite(&path, "cannot commit a cell", e))
     }
@@ -384,18 +389,27 @@ impl Db {
         }
         let cells = st
             .query_map([run_id], |r| {
-                let key: String = r.get(4)?;
+                // Borrowed text: the JSON is parsed, never kept.
+                let text = |i: usize| -> rusqlite::Result<&str> {
+                    r.get_ref(i)?.as_str().map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            i,
+                            r.get_ref(i)
+                                .map(|v| v.data_type())
+                                .unwrap_or(rusqlite::types::Type::Null),
+                            Box::new(e),
+                        )
+                    })
+                };
                 let columns: i64 = r.get(5)?;
-                let row: String = r.get(6)?;
-                let samples: String = r.get(7)?;
                 Ok(CellRecord {
                     cell_id: r.get(0)?,
                     group_id: r.get(1)?,
                     status: r.get(2)?,
                     error: r.get(3)?,
-                    key: serde_json::from_str(&key).unwrap_or_default(),
-                    row: row_of(headers.get(&columns).map_or(&[], Vec::as_slice), &row),
-                    samples: samples_of(&samples),
+                    key: serde_json::from_str(text(4)?).unwrap_or_default(),
+                    row: row_of(headers.get(&columns).map_or(&[], Vec::as_slice), text(6)?),
+                    samples: samples_of(text(7)?),
                 })
             })
             .map_err(self.err(ctx))?
@@ -754,7 +768,11 @@ fn samples_of(json: &str) -> Vec<IndexMap<String, f64>> {
 /// A stored row (column names and values, JSON arrays) read back.
 fn row_of(columns: &[String], values: &str) -> IndexMap<String, String> {
     let values: Vec<String> = serde_json::from_str(values).unwrap_or_default();
-    columns.iter().cloned().zip(values).collect()
+    let mut row = IndexMap::with_capacity(columns.len());
+    for (c, v) in columns.iter().zip(values) {
+        row.insert(c.clone(), v);
+    }
+    row
 }
 
 fn prepare(cells: &[CellRecord]) -> Vec<Prepared<'_>> {
