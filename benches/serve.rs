@@ -154,6 +154,7 @@ fn main() {
     let app = router(ServeOptions {
         db: db_file,
         results,
+        page_cells: 1000,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// [default: <root>/results].
     #[arg(long, value_name = "DIR")]
     pub results: Option<Utf8PathBuf>,
+    /// Cells per page of a run's results table: a larger run is shown a
+    /// page at a time (`/runs/<id>?page=N`).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000), value_name = "N")]
+    pub page_cells: u64,
 }
 
 #[derive(Debug, Args)]

@@ -171,6 +171,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 port: a.port,
                 results: a.results,
                 db: db.clone(),
+                page_cells: a.page_cells as usize,
             },
         ),
         Command::Plot(a) => app::plot::run(

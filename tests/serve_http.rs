@@ -386,3 +386,50 @@ fn wider_host_warns_and_bad_host_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_run_larger_than_a_page_is_shown_a_page_at_a_time() {
+    let p = sim_project();
+    let (_, new) = planted_runs(&p);
+    let stored = Db::open_existing(&db_path(&p))
+        .unwrap()
+        .load_run(&new)
+        .unwrap();
+    let ids: Vec<&str> = stored.cells.iter().map(|c| c.cell_id.as_str()).collect();
+    assert_eq!(ids.len(), 4);
+    let s = Server::start(p.path(), &["--page-cells", "3"]);
+
+    // The rows of a page, as the cell ids of its table, in order.
+    let rows = |body: &str| -> Vec<String> {
+        body.split("<tr id=\"cell-")
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string())
+            .collect()
+    };
+    let first = s.get(&format!("/runs/{new}"));
+    assert_eq!(first.status, 200);
+    let first = first.text();
+    assert_eq!(rows(&first), ids[..3].to_vec(), "{first}");
+    assert!(first.contains("cells 1–3 of 4 (page 1 of 2)"), "{first}");
+    assert!(first.contains(&format!("/runs/{new}?page=2\">next")), "{first}");
+    assert!(first.contains("data-paged=\"1\""));
+    assert!(first.contains("<span id=\"cell-count\">4</span> cell(s), 4 ok, 0 not ok"));
+
+    let second = s.get(&format!("/runs/{new}?page=2")).text();
+    assert_eq!(rows(&second), ids[3..].to_vec(), "{second}");
+    assert!(second.contains("cells 4–4 of 4 (page 2 of 2)"), "{second}");
+    assert!(second.contains(&format!("/runs/{new}?page=1\">previous")));
+    assert!(!second.contains("\">next</a>"));
+
+    for (query, status) in [("?page=3", 404), ("?page=0", 404), ("?page=x", 400)] {
+        let r = s.get(&format!("/runs/{new}{query}"));
+        assert_eq!(r.status, status, "{query}: {}", r.text());
+    }
+
+    // The default page size holds the whole run: one table, no links.
+    let whole = Server::start(p.path(), &[]);
+    let body = whole.get(&format!("/runs/{new}")).text();
+    assert_eq!(rows(&body), ids);
+    assert!(!body.contains("class=\"pages\""));
+    assert!(body.contains("data-paged=\"0\""));
+}

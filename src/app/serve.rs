@@ -19,6 +19,8 @@ pub struct ServeRequest {
     pub results: Option<Utf8PathBuf>,
     /// `--db PATH`.
     pub db: Option<Utf8PathBuf>,
+    /// `--page-cells N`.
+    pub page_cells: usize,
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -33,7 +35,11 @@ pub fn run(root: &Utf8Path, a: ServeRequest) -> Result<i32, Error> {
         root.join(results)
     };
     let db = super::db_path(&results, a.db.as_deref());
-    let opts = ServeOptions { db, results };
+    let opts = ServeOptions {
+        db,
+        results,
+        page_cells: a.page_cells,
+    };
     let ip: IpAddr = match a.host.as_str() {
         "localhost" => IpAddr::from([127, 0, 0, 1]),
         h => h.parse().map_err(|_| Error::Io {

@@ -322,6 +322,18 @@ impl Db {
     /// A stored run with its cells (in the order stored) and every repeat's
     /// samples (in repeat order).
     pub fn load_run(&self, run_id: &str) -> Result<RunRecord, DbError> {
+        self.load_run_part(run_id, 0, None)
+    }
+
+    /// [`load_run`](Self::load_run) with only the cells from position
+    /// `offset` (0-based, in the order stored), at most `limit` of them: a
+    /// page of a large run.
+    pub fn load_run_part(
+        &self,
+        run_id: &str,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<RunRecord, DbError> {
         let ctx = "cannot read a run";
         let run = self
             .conn
@@ -366,7 +378,7 @@ impl Db {
                 "SELECT c.cell_id, c.group_id, c.status, c.error, k.key, c.columns_id, c.row,
                         c.samples
                  FROM cells c JOIN keys k ON k.id = c.key_id
-                 WHERE c.run_id = ?1 ORDER BY c.id",
+                 WHERE c.run_id = ?1 ORDER BY c.id LIMIT ?2 OFFSET ?3",
             )
             .map_err(self.err(ctx))?;
         let mut headers: HashMap<i64, Vec<String>> = HashMap::new();
@@ -388,35 +400,63 @@ impl Db {
             }
         }
         let cells = st
-            .query_map([run_id], |r| {
-                // Borrowed text: the JSON is parsed, never kept.
-                let text = |i: usize| -> rusqlite::Result<&str> {
-                    r.get_ref(i)?.as_str().map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            i,
-                            r.get_ref(i)
-                                .map(|v| v.data_type())
-                                .unwrap_or(rusqlite::types::Type::Null),
-                            Box::new(e),
-                        )
+            .query_map(
+                params![
+                    run_id,
+                    limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64),
+                    offset.min(i64::MAX as usize) as i64
+                ],
+                |r| {
+                    // Borrowed text: the JSON is parsed, never kept.
+                    let text = |i: usize| -> rusqlite::Result<&str> {
+                        let v = r.get_ref(i)?;
+                        v.as_str().map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(e))
+                        })
+                    };
+                    let columns: i64 = r.get(5)?;
+                    Ok(CellRecord {
+                        cell_id: r.get(0)?,
+                        group_id: r.get(1)?,
+                        status: r.get(2)?,
+                        error: r.get(3)?,
+                        key: serde_json::from_str(text(4)?).unwrap_or_default(),
+                        row: row_of(headers.get(&columns).map_or(&[], Vec::as_slice), text(6)?),
+                        samples: samples_of(text(7)?),
                     })
-                };
-                let columns: i64 = r.get(5)?;
-                Ok(CellRecord {
-                    cell_id: r.get(0)?,
-                    group_id: r.get(1)?,
-                    status: r.get(2)?,
-                    error: r.get(3)?,
-                    key: serde_json::from_str(text(4)?).unwrap_or_default(),
-                    row: row_of(headers.get(&columns).map_or(&[], Vec::as_slice), text(6)?),
-                    samples: samples_of(text(7)?),
-                })
-            })
+                },
+            )
             .map_err(self.err(ctx))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.err(ctx))?;
         run.cells = cells;
         Ok(run)
+    }
+
+    /// A stored run's number of cells and of those `ok`, without reading
+    /// them ([`DbError::UnknownRun`] when the run is not stored).
+    pub fn cell_counts(&self, run_id: &str) -> Result<(usize, usize), DbError> {
+        let ctx = "cannot count a run's cells";
+        let known: Option<i64> = self
+            .conn
+            .query_row("SELECT 1 FROM runs WHERE run_id = ?1", [run_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err(ctx))?;
+        if known.is_none() {
+            return Err(DbError::UnknownRun {
+                selector: run_id.to_string(),
+                hint: "`matrix runs` lists the runs the database holds".into(),
+            });
+        }
+        self.conn
+            .query_row(
+                "SELECT count(*), COALESCE(sum(status = 'ok'), 0) FROM cells WHERE run_id = ?1",
+                [run_id],
+                |r| Ok((r.get::<_, i64>(0)? as usize, r.get::<_, i64>(1)? as usize)),
+            )
+            .map_err(self.err(ctx))
     }
 
     /// The cell's value of `metric` (the median of its repeats) in the ok

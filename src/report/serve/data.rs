@@ -172,6 +172,70 @@ pub fn load_run(st: &ServeOptions, selector: &str) -> Result<Arc<RunRecord>, Fai
     Ok(run)
 }
 
+/// One page of a run's results table: the run with that page's cells.
+pub struct RunPage {
+    pub run: Arc<RunRecord>,
+    /// Cells of the whole run, and of those `ok`.
+    pub total: usize,
+    pub ok: usize,
+    /// 1-based, of `pages`.
+    pub page: usize,
+    pub pages: usize,
+    /// Position of the page's first cell in the run (0-based).
+    pub offset: usize,
+}
+
+/// Page `page` (1-based; the first when `None`) of a run's cells,
+/// `st.page_cells` a page. A run of one page is the whole (cached) run; a
+/// page of a larger one reads only its cells. 404 past the last page.
+pub fn run_page(
+    st: &ServeOptions,
+    selector: &str,
+    page: Option<usize>,
+) -> Result<RunPage, Failure> {
+    let seen = fingerprint(&st.db);
+    let db = open(st)?.ok_or_else(|| {
+        Failure::NotFound(format!(
+            "no run {selector:?}: there is no database at {} yet",
+            st.db
+        ))
+    })?;
+    let id = db.resolve(selector).map_err(db_failure)?;
+    let (total, ok) = db.cell_counts(&id).map_err(db_failure)?;
+    let per = st.page_cells.max(1);
+    let pages = total.div_ceil(per).max(1);
+    let page = page.unwrap_or(1);
+    if page == 0 || page > pages {
+        return Err(Failure::NotFound(format!(
+            "run {id} has {pages} page(s) of {per} cells; there is no page {page}"
+        )));
+    }
+    let offset = (page - 1) * per;
+    let run = if pages == 1 {
+        match cached(&st.db, &seen, &id) {
+            Some(run) => run,
+            None => {
+                let run = Arc::new(db.load_run(&id).map_err(db_failure)?);
+                remember(&st.db, seen, run.clone());
+                run
+            }
+        }
+    } else {
+        Arc::new(
+            db.load_run_part(&id, offset, Some(per))
+                .map_err(db_failure)?,
+        )
+    };
+    Ok(RunPage {
+        run,
+        total,
+        ok,
+        page,
+        pages,
+        offset,
+    })
+}
+
 /// The table's columns: every CSV column of the run's cells, in the order
 /// first seen.
 pub fn columns(cells: &[CellRecord]) -> Vec<String> {

@@ -34,6 +34,8 @@ pub struct ServeOptions {
     pub db: Utf8PathBuf,
     /// The results folder: the only folder files are served from.
     pub results: Utf8PathBuf,
+    /// Cells per page of a run's results table (`--page-cells`).
+    pub page_cells: usize,
 }
 
 type Shared = Arc<ServeOptions>;
@@ -160,8 +162,18 @@ async fn runs_page(State(st): State<Shared>, Query(q): Query<data::RunFilter>) -
     page(move || pages::runs(&st, &q)).await
 }
 
-async fn run_page(State(st): State<Shared>, Path(id): Path<String>) -> Response {
-    page(move || pages::run(&st, &id)).await
+/// `/runs/<id>?page=N`.
+#[derive(Debug, serde::Deserialize)]
+struct RunQuery {
+    page: Option<usize>,
+}
+
+async fn run_page(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> Response {
+    page(move || pages::run(&st, &id, q.page)).await
 }
 
 async fn run_plots(State(st): State<Shared>, Path(id): Path<String>) -> Response {

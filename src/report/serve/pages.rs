@@ -8,7 +8,7 @@ use std::fmt::Write;
 use super::data::{self, RunFilter, TrendFilter};
 use super::{Failure, ServeOptions};
 use crate::record::db::model::key_text;
-use crate::record::db::{CellRecord, RunRecord};
+use crate::record::db::CellRecord;
 use crate::report::compare::build::Labeler;
 use crate::report::compare::render_common::{pct, value, verdict_word};
 pub use crate::report::compare::render_html::esc;
@@ -200,16 +200,47 @@ fn cell_row(st: &ServeOptions, run_id: &str, columns: &[String], c: &CellRecord,
     b.push_str("</tr>\n");
 }
 
-/// The header and body of a run's results table.
-fn cells_table(st: &ServeOptions, run: &RunRecord, b: &mut String) {
-    let columns = data::columns(&run.cells);
-    let live = run.finished_at.is_none();
+/// Links to the other pages of a run's table (nothing for one page).
+fn page_links(p: &data::RunPage, b: &mut String) {
+    if p.pages == 1 {
+        return;
+    }
     let _ = write!(
         b,
-        "<table id=\"cells\" data-run=\"{}\" data-live=\"{}\" data-count=\"{}\"><thead><tr><th></th>",
+        "<p class=\"pages\">cells {}–{} of {} (page {} of {})",
+        p.offset + 1,
+        p.offset + p.run.cells.len(),
+        p.total,
+        p.page,
+        p.pages
+    );
+    let id = url_part(&p.run.run_id);
+    if p.page > 1 {
+        let _ = write!(
+            b,
+            " · <a href=\"/runs/{id}?page={}\">previous</a>",
+            p.page - 1
+        );
+    }
+    if p.page < p.pages {
+        let _ = write!(b, " · <a href=\"/runs/{id}?page={}\">next</a>", p.page + 1);
+    }
+    b.push_str("</p>\n");
+}
+
+/// The header and body of a run's results table (one page of it).
+fn cells_table(st: &ServeOptions, p: &data::RunPage, b: &mut String) {
+    let run = &p.run;
+    let columns = data::columns(&run.cells);
+    let live = run.finished_at.is_none();
+    page_links(p, b);
+    let _ = write!(
+        b,
+        "<table id=\"cells\" data-run=\"{}\" data-live=\"{}\" data-count=\"{}\" data-paged=\"{}\"><thead><tr><th></th>",
         esc(&run.run_id),
         u8::from(live),
-        run.cells.len()
+        p.total,
+        u8::from(p.pages > 1)
     );
     for c in &columns {
         let _ = write!(b, "<th>{}</th>", esc(c));
@@ -221,10 +252,12 @@ fn cells_table(st: &ServeOptions, run: &RunRecord, b: &mut String) {
     b.push_str("</tbody></table>\n");
 }
 
-/// `/runs/<id>`: the run's facts, its reproduce line, files, plots, the
-/// results table (one row per cell) and the manifest.
-pub fn run(st: &ServeOptions, selector: &str) -> Result<String, Failure> {
-    let run = data::load_run(st, selector)?;
+/// `/runs/<id>?page=N`: the run's facts, its reproduce line, files, plots,
+/// the results table (one row per cell; a run of more than `--page-cells`
+/// cells a page at a time) and the manifest.
+pub fn run(st: &ServeOptions, selector: &str, page: Option<usize>) -> Result<String, Failure> {
+    let p = data::run_page(st, selector, page)?;
+    let run = &p.run;
     let cells_est = run.cells.len() * 64 * run.cells.first().map_or(1, |c| c.row.len());
     let mut b = String::with_capacity(cells_est + 8192);
     let _ = writeln!(b, "<h1>Run <code>{}</code></h1>", esc(&run.run_id));
@@ -233,12 +266,12 @@ pub fn run(st: &ServeOptions, selector: &str) -> Result<String, Failure> {
     } else {
         "<span class=\"badge live\">in progress (updates every 2 s)</span>"
     };
-    let ok = run.cells.iter().filter(|c| c.status == "ok").count();
     let _ = writeln!(
         b,
-        "<p>{state} <span id=\"cell-count\">{}</span> cell(s), {ok} ok, {} not ok</p>",
-        run.cells.len(),
-        run.cells.len() - ok
+        "<p>{state} <span id=\"cell-count\">{}</span> cell(s), {} ok, {} not ok</p>",
+        p.total,
+        p.ok,
+        p.total - p.ok
     );
     b.push_str("<table class=\"facts\">");
     let engine = format!("{} {}", opt(&run.engine), opt(&run.engine_version));
@@ -282,7 +315,7 @@ pub fn run(st: &ServeOptions, selector: &str) -> Result<String, Failure> {
         url_part(&run.run_id)
     )));
     b.push_str("<h2>Results</h2>\n");
-    cells_table(st, &run, &mut b);
+    cells_table(st, &p, &mut b);
     if let Some(m) = &run.manifest {
         let text = serde_json::to_string_pretty(m).unwrap_or_default();
         let _ = writeln!(

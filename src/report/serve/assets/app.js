@@ -98,7 +98,11 @@ function poll(table) {
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (!data) return setTimeout(tick, 2000);
-        if (String(data.cells.length) !== table.dataset.count) render(table, data);
+        if (String(data.cells.length) !== table.dataset.count) {
+          // A run shown a page at a time: read the page again.
+          if (table.dataset.paged === "1") return location.reload();
+          render(table, data);
+        }
         if (data.finished_at) {
           table.dataset.live = "0";
           document.querySelectorAll(".badge.live").forEach(function (b) {
