@@ -411,7 +411,10 @@ fn a_run_larger_than_a_page_is_shown_a_page_at_a_time() {
     let first = first.text();
     assert_eq!(rows(&first), ids[..3].to_vec(), "{first}");
     assert!(first.contains("cells 1–3 of 4 (page 1 of 2)"), "{first}");
-    assert!(first.contains(&format!("/runs/{new}?page=2\">next")), "{first}");
+    assert!(
+        first.contains(&format!("/runs/{new}?page=2\">next")),
+        "{first}"
+    );
     assert!(first.contains("data-paged=\"1\""));
     assert!(first.contains("<span id=\"cell-count\">4</span> cell(s), 4 ok, 0 not ok"));
 

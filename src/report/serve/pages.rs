@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use super::data::{self, RunFilter, TrendFilter};
 use super::{Failure, ServeOptions};
-use crate::record::db::model::key_text;
 use crate::record::db::CellRecord;
+use crate::record::db::model::key_text;
 use crate::report::compare::build::Labeler;
 use crate::report::compare::render_common::{pct, value, verdict_word};
 pub use crate::report::compare::render_html::esc;
