@@ -367,10 +367,7 @@ impl Db {
             .optional()
             .map_err(self.err(ctx))?;
         let Some(mut run) = run else {
-            return Err(DbError::UnknownRun {
-                selector: run_id.to_string(),
-                hint: "`matrix runs` lists the runs the database holds".into(),
-            });
+            return Err(unknown_run(run_id));
         };
         let mut st = self
             .conn
@@ -445,10 +442,7 @@ impl Db {
             .optional()
             .map_err(self.err(ctx))?;
         if known.is_none() {
-            return Err(DbError::UnknownRun {
-                selector: run_id.to_string(),
-                hint: "`matrix runs` lists the runs the database holds".into(),
-            });
+            return Err(unknown_run(run_id));
         }
         self.conn
             .query_row(
@@ -679,6 +673,14 @@ impl Db {
                 .map_err(self.err("cannot count rows"))
         };
         Ok((n("runs")?, n("cells")?, n("metrics")?))
+    }
+}
+
+/// A run id the database does not hold.
+fn unknown_run(run_id: &str) -> DbError {
+    DbError::UnknownRun {
+        selector: run_id.to_string(),
+        hint: "`matrix runs` lists the runs the database holds".into(),
     }
 }
 

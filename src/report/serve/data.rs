@@ -157,6 +157,12 @@ fn remember(db: &camino::Utf8Path, seen: Fingerprint, run: Arc<RunRecord>) {
 /// there is none.
 pub fn load_run(st: &ServeOptions, selector: &str) -> Result<Arc<RunRecord>, Failure> {
     let seen = fingerprint(&st.db);
+    let (db, id) = open_run(st, selector)?;
+    whole_run(st, &db, seen, &id)
+}
+
+/// The database and the id a selector names; 404 when either is missing.
+fn open_run(st: &ServeOptions, selector: &str) -> Result<(Db, String), Failure> {
     let db = open(st)?.ok_or_else(|| {
         Failure::NotFound(format!(
             "no run {selector:?}: there is no database at {} yet",
@@ -164,10 +170,21 @@ pub fn load_run(st: &ServeOptions, selector: &str) -> Result<Arc<RunRecord>, Fai
         ))
     })?;
     let id = db.resolve(selector).map_err(db_failure)?;
-    if let Some(run) = cached(&st.db, &seen, &id) {
+    Ok((db, id))
+}
+
+/// Run `id` with all its cells, from the cache while the database files
+/// are as `seen` (read before `db` was opened), else read and remembered.
+fn whole_run(
+    st: &ServeOptions,
+    db: &Db,
+    seen: Fingerprint,
+    id: &str,
+) -> Result<Arc<RunRecord>, Failure> {
+    if let Some(run) = cached(&st.db, &seen, id) {
         return Ok(run);
     }
-    let run = Arc::new(db.load_run(&id).map_err(db_failure)?);
+    let run = Arc::new(db.load_run(id).map_err(db_failure)?);
     remember(&st.db, seen, run.clone());
     Ok(run)
 }
@@ -194,13 +211,7 @@ pub fn run_page(
     page: Option<usize>,
 ) -> Result<RunPage, Failure> {
     let seen = fingerprint(&st.db);
-    let db = open(st)?.ok_or_else(|| {
-        Failure::NotFound(format!(
-            "no run {selector:?}: there is no database at {} yet",
-            st.db
-        ))
-    })?;
-    let id = db.resolve(selector).map_err(db_failure)?;
+    let (db, id) = open_run(st, selector)?;
     let (total, ok) = db.cell_counts(&id).map_err(db_failure)?;
     let per = st.page_cells.max(1);
     let pages = total.div_ceil(per).max(1);
@@ -212,14 +223,7 @@ pub fn run_page(
     }
     let offset = (page - 1) * per;
     let run = if pages == 1 {
-        match cached(&st.db, &seen, &id) {
-            Some(run) => run,
-            None => {
-                let run = Arc::new(db.load_run(&id).map_err(db_failure)?);
-                remember(&st.db, seen, run.clone());
-                run
-            }
-        }
+        whole_run(st, &db, seen, &id)?
     } else {
         Arc::new(
             db.load_run_part(&id, offset, Some(per))
